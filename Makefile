@@ -6,12 +6,11 @@ STAMP  := $(VENV)/.installed
 PORT   ?= 8000
 NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
 
-# Quiet TensorFlow's C++ logging in every kernel these targets start (the notebooks' setup
-# cells set the same for readers who open them elsewhere).
+# Quiet TensorFlow (C++ log lines, the oneDNN notice) in every kernel these targets start;
+# the notebooks' setup cells set the same for readers who open them elsewhere.
 export TF_CPP_MIN_LOG_LEVEL := 3
+export TF_ENABLE_ONEDNN_OPTS := 0
 export PYTHONHASHSEED := 0
-# Use the venv's kernel and nothing from the user's home.
-export JUPYTER_PLATFORM_DIRS := 1
 
 .DEFAULT_GOAL := help
 .PHONY: help venv book serve lab test lint pytest nbval book-strict execute bench lock clean distclean
@@ -56,7 +55,7 @@ pytest: $(STAMP)
 	$(BIN)/pytest tests/
 
 nbval: $(STAMP)
-	$(BIN)/pytest --nbval --nbval-sanitize-with nbval_sanitize.cfg -n 2 --dist loadfile -p no:randomly notebooks/
+	$(BIN)/pytest --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -n 2 --dist loadfile notebooks/
 
 book-strict: $(STAMP)
 	rm -rf _build/html _build/.doctrees

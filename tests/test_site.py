@@ -1,0 +1,101 @@
+"""The built website: every page exists, images are real, launch buttons point at the notebook."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+REPO_PATH = urlparse(CONFIG["repository"]["url"]).path.strip("/")
+BRANCH = CONFIG["repository"]["branch"]
+
+
+def toc_pages():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                yield entry["file"]
+            for key in ("chapters", "sections", "parts"):
+                yield from walk(entry.get(key, []))
+
+    return [toc["root"], *walk(toc["parts"])]
+
+
+PAGES = toc_pages()
+CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Build the book once, strictly, into a scratch folder; return its html directory."""
+    out = tmp_path_factory.mktemp("site")
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out / "_build" / "html"
+
+
+def html(site, page):
+    return (site / f"{page}.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_toc_page_is_built(site, page):
+    assert (site / f"{page}.html").is_file()
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_launch_buttons_open_this_chapter(site, page):
+    text = html(site, page)
+    notebook = f"{page}.ipynb"
+    binder = f"https://mybinder.org/v2/gh/{REPO_PATH}/{BRANCH}?urlpath=lab/tree/{notebook}"
+    colab = f"https://colab.research.google.com/github/{REPO_PATH}/blob/{BRANCH}/{notebook}"
+    assert f'href="{binder}"' in text
+    assert f'href="{colab}"' in text
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_download_button_serves_the_notebook(site, page):
+    links = re.findall(r'href="([^"]+\.ipynb)"', html(site, page))
+    local = [link for link in links if not link.startswith("http")]
+    assert local, "no download link to the .ipynb"
+    for link in local:
+        target = (site / page).parent / unquote(link)
+        assert target.is_file() and target.stat().st_size > 0, link
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_images_are_real_pngs(site, page):
+    sources = re.findall(r'<img[^>]+src="([^"]+)"', html(site, page))
+    figures = [source for source in sources if "_images/" in source]
+    assert figures, "a chapter shows at least one figure"
+    for source in figures:
+        image = ((site / page).parent / unquote(source)).resolve()
+        assert image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", source
+        assert image.stat().st_size > 1000, f"{source} is suspiciously small"
+
+
+def test_repository_url_lives_in_one_place():
+    url = CONFIG["repository"]["url"]
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    holders = [
+        name
+        for name in tracked
+        if not name.endswith(".ipynb")  # the Colab install cell names the library's home
+        and (ROOT / name).is_file()
+        and url in (ROOT / name).read_text(encoding="utf-8", errors="ignore")
+    ]
+    assert holders == ["_config.yml"]
