@@ -2,48 +2,23 @@
 
 import re
 import subprocess
-import sys
-from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.sitebuild import ROOT, TOC_PAGES, build_site
+
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 REPO_PATH = urlparse(CONFIG["repository"]["url"]).path.strip("/")
 BRANCH = CONFIG["repository"]["branch"]
-
-
-def toc_pages():
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                yield entry["file"]
-            for key in ("chapters", "sections", "parts"):
-                yield from walk(entry.get(key, []))
-
-    return [toc["root"], *walk(toc["parts"])]
-
-
-PAGES = toc_pages()
+PAGES = TOC_PAGES
 CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """Build the book once, strictly, into a scratch folder; return its html directory."""
-    out = tmp_path_factory.mktemp("site")
-    jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run(
-        [str(jupyter_book), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "-q"],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return out / "_build" / "html"
+    return build_site(tmp_path_factory.mktemp("site"))
 
 
 def html(site, page):

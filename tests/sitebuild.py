@@ -1,0 +1,37 @@
+"""Build the book for the site tests (a helper module, not a test module)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _toc_pages():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+
+    def walk(entries):
+        for entry in entries:
+            if "file" in entry:
+                yield entry["file"]
+            for key in ("chapters", "sections", "parts"):
+                yield from walk(entry.get(key, []))
+
+    return [toc["root"], *walk(toc["parts"])]
+
+
+TOC_PAGES = _toc_pages()
+
+
+def build_site(out: Path) -> Path:
+    """Build the book strictly (-W -n) into `out`; return the html folder."""
+    jupyter_book = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run(
+        [str(jupyter_book), "build", str(ROOT), "--path-output", str(out), "-W", "-n", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return out / "_build" / "html"
