@@ -1,0 +1,99 @@
+"""Typed errors raised by keras_convert.
+
+Every conversion or editing problem raises a subclass of `ConversionError` (itself a
+`ValueError`) whose message names the layer involved and the reason, so that a failure
+reads like a diagnosis rather than a traceback from deep inside Keras.
+`NotEquivalentError` is different: it is an `AssertionError`, raised by
+`assert_equivalent`, so that test frameworks report it as a failed assertion.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConversionError",
+    "IncompatibleShapeError",
+    "LayerNotFoundError",
+    "NotEquivalentError",
+    "NotSequentialError",
+    "UnbuiltModelError",
+    "UnsupportedModelError",
+]
+
+
+class ConversionError(ValueError):
+    """Base class: a model cannot be converted or edited as asked."""
+
+
+class NotSequentialError(ConversionError):
+    """The model's graph is not a chain, so no Sequential model computes it.
+
+    The message names the first offending layer (or operation) in topological order
+    and why it breaks the chain: a branch, a merge, a shared layer, extra call
+    arguments, a raw `keras.ops` operation, or several inputs/outputs.
+    """
+
+
+class UnbuiltModelError(ConversionError):
+    """The model has no known input shape (an unbuilt Sequential model)."""
+
+
+class UnsupportedModelError(ConversionError):
+    """The model (or a layer in it) has no readable graph or cannot be re-created.
+
+    Typically a subclassed `keras.Model`, whose computation lives in Python code in
+    `call()` rather than in a graph of layers.
+    """
+
+
+class LayerNotFoundError(ConversionError):
+    """No layer (or operation) of the model has the requested name.
+
+    The message lists the closest names in the model.
+    """
+
+
+class IncompatibleShapeError(ConversionError):
+    """A layer cannot accept the tensor that an edit now feeds it.
+
+    Raised instead of Keras's own error (which is chained as `__cause__`) when, after
+    inserting, removing or replacing a layer, a layer already built for one input
+    shape receives another.
+
+    Attributes:
+        layer_name: Name of the layer that cannot accept its new input.
+        built_shape: Input shape the layer was built for (None if unknown).
+        received_shape: Input shape it receives after the edit.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        layer_name: str,
+        built_shape: object = None,
+        received_shape: object = None,
+    ) -> None:
+        super().__init__(message)
+        self.layer_name = layer_name
+        self.built_shape = built_shape
+        self.received_shape = received_shape
+
+
+class NotEquivalentError(AssertionError):
+    """Two models do not compute the same function (raised by `assert_equivalent`).
+
+    Attributes:
+        max_abs_diff: Largest absolute difference found (None for structural mismatches).
+        output_index: Index of the (first) differing output (None for structural mismatches).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        max_abs_diff: float | None = None,
+        output_index: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.max_abs_diff = max_abs_diff
+        self.output_index = output_index

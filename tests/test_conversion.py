@@ -1,0 +1,633 @@
+"""to_functional, to_sequential, is_sequential and flatten."""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+from keras import layers, ops
+
+from keras_convert import (
+    ConversionError,
+    IncompatibleShapeError,
+    NotSequentialError,
+    UnbuiltModelError,
+    UnsupportedModelError,
+    assert_equivalent,
+    flatten,
+    is_sequential,
+    to_functional,
+    to_sequential,
+)
+from keras_convert.graph import read_graph
+
+
+def mlp(name="mlp"):
+    return keras.Sequential(
+        [
+            keras.Input((6,), name="features"),
+            layers.Dense(8, activation="relu", name="hidden"),
+            layers.BatchNormalization(name="bn"),
+            layers.Dropout(0.5, name="drop"),
+            layers.Dense(3, name="head"),
+        ],
+        name=name,
+    )
+
+
+def functional_chain(name="chain"):
+    inputs = keras.Input((6,), name="features")
+    x = layers.Dense(8, activation="relu", name="hidden")(inputs)
+    x = layers.Dropout(0.5, name="drop")(x)
+    return keras.Model(inputs, layers.Dense(3, name="head")(x), name=name)
+
+
+def residual(name="residual"):
+    inputs = keras.Input((4,), name="x")
+    a = layers.Dense(4, name="a")(inputs)
+    b = layers.Dense(4, name="b")(a)
+    merged = layers.Add(name="add")([a, b])
+    return keras.Model(inputs, layers.Dense(2, name="head")(merged), name=name)
+
+
+def names(model):
+    return [layer.name for layer in model.layers]
+
+
+def node_kwargs(model, layer_name):
+    """The recorded keyword arguments of each call of a layer, None values left out."""
+    return [
+        {key: value for key, value in node.arguments.kwargs.items() if value is not None}
+        for node in read_graph(model).nodes
+        if node.operation.name == layer_name
+    ]
+
+
+# --- to_functional ---------------------------------------------------------------------------
+
+
+def test_to_functional_of_a_sequential_model(randomize):
+    model = randomize(mlp())
+    functional = to_functional(model)
+    assert not isinstance(functional, keras.Sequential)
+    assert functional.name == "mlp"
+    assert names(functional) == ["features", "hidden", "bn", "drop", "head"]
+    assert all(a is b for a, b in zip(functional.layers[1:], model.layers, strict=True))
+    assert_equivalent(model, functional)
+
+
+def test_to_functional_keeps_input_name_dtype_and_fixed_batch_size():
+    model = keras.Sequential(
+        [
+            keras.Input((5,), batch_size=4, dtype="int32", name="tokens"),
+            layers.Embedding(10, 3),
+            layers.GlobalAveragePooling1D(),
+        ]
+    )
+    functional = to_functional(model)
+    (tensor,) = functional.inputs
+    assert (tensor.shape, tensor.dtype, functional.layers[0].name) == (
+        (4, 5),
+        "int32",
+        "tokens",
+    )
+
+
+def test_to_functional_of_a_functional_model_is_a_new_equivalent_model(randomize):
+    model = randomize(residual())
+    converted = to_functional(model)
+    assert converted is not model
+    assert names(converted) == names(model)
+    assert_equivalent(model, converted)
+
+
+def test_to_functional_keeps_multi_input_structure():
+    a, b = keras.Input((3,), name="a"), keras.Input((2,), name="b")
+    merged = layers.Concatenate(name="cat")([a, b])
+    model = keras.Model({"a": a, "b": b}, layers.Dense(1, name="out")(merged))
+    converted = to_functional(model)
+    assert isinstance(converted.input, dict)
+    assert sorted(converted.input) == ["a", "b"]
+    assert_equivalent(model, converted)
+
+
+def test_unbuilt_sequential_needs_an_input_shape():
+    model = keras.Sequential([layers.Dense(4), layers.Dense(1)], name="lazy")
+    with pytest.raises(UnbuiltModelError) as error:
+        to_functional(model)
+    message = str(error.value)
+    assert "'lazy'" in message
+    assert "input_shape=" in message
+    assert "keras.Input" in message
+
+
+def test_unbuilt_sequential_converts_with_input_shape():
+    model = keras.Sequential([layers.Dense(4), layers.Dense(1)])
+    functional = to_functional(model, input_shape=(7,))
+    assert functional.input_shape == (None, 7)
+    assert model.layers[0].built  # copy=False: the shared layers got built
+    np.testing.assert_array_equal(
+        np.asarray(functional(np.ones((2, 7)))), np.asarray(model(np.ones((2, 7))))
+    )
+
+
+def test_unbuilt_sequential_with_copy_leaves_the_original_untouched():
+    model = keras.Sequential([layers.Dense(4), layers.Dense(1)])
+    functional = to_functional(model, input_shape=(7,), copy=True)
+    assert functional.built
+    assert not model.layers[0].built
+
+
+def test_unbuilt_sequential_with_an_impossible_input_shape_names_the_layer():
+    model = keras.Sequential([layers.Conv2D(2, 3, name="conv")])
+    with pytest.raises(IncompatibleShapeError, match="'conv'"):
+        to_functional(model, input_shape=(5,))
+
+
+def test_input_shape_must_match_a_built_model():
+    with pytest.raises(ConversionError, match=r"built for input shape \(6,\)"):
+        to_functional(mlp(), input_shape=(5,))
+    assert to_functional(mlp(), input_shape=(6,)).input_shape == (None, 6)
+
+
+def test_to_functional_preserves_call_arguments():
+    inputs = keras.Input((4,))
+    x = layers.BatchNormalization(name="bn")(inputs, training=False)
+    model = keras.Model(inputs, layers.Dense(1)(x))
+    assert node_kwargs(to_functional(model), "bn") == [{"training": False}]
+    assert node_kwargs(to_functional(model, copy=True), "bn") == [{"training": False}]
+
+
+def test_to_functional_keeps_raw_ops(randomize):
+    inputs = keras.Input((4,))
+    x = layers.Dense(4, name="d")(inputs)
+    x = ops.tanh(x) * 2.0
+    model = randomize(keras.Model(inputs, layers.Dense(1, name="out")(x)))
+    for copy in (False, True):
+        assert_equivalent(model, to_functional(model, copy=copy))
+
+
+# --- copy semantics ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("convert", [to_functional, to_sequential])
+def test_copy_false_shares_weights(convert, randomize):
+    model = randomize(mlp())
+    converted = convert(model)
+    kernel = model.get_layer("hidden").kernel
+    kernel.assign(kernel.numpy() + 1.0)
+    np.testing.assert_array_equal(converted.get_layer("hidden").kernel.numpy(), kernel.numpy())
+    assert_equivalent(model, converted)
+
+
+@pytest.mark.parametrize("convert", [to_functional, to_sequential])
+def test_copy_true_gives_independent_bitwise_equal_weights(convert, randomize, assert_same_weights):
+    model = randomize(mlp())
+    converted = convert(model, copy=True)
+    assert_same_weights(model, converted)
+    assert converted.get_layer("hidden") is not model.get_layer("hidden")
+    before = converted.get_layer("hidden").kernel.numpy().copy()
+    kernel = model.get_layer("hidden").kernel
+    kernel.assign(kernel.numpy() + 1.0)
+    np.testing.assert_array_equal(converted.get_layer("hidden").kernel.numpy(), before)
+
+
+def test_copy_true_keeps_sharing_inside_the_copy():
+    inputs = keras.Input((4,))
+    shared = layers.Dense(4, name="shared")
+    model = keras.Model(inputs, shared(layers.ReLU()(shared(inputs))))
+    converted = to_functional(model, copy=True)
+    graph = read_graph(converted)
+    operations = {id(node.operation) for node in graph.nodes if node.operation.name == "shared"}
+    assert len(operations) == 1
+    assert converted.get_layer("shared") is not shared
+
+
+def test_trainable_flags_and_names_are_kept(randomize):
+    model = randomize(mlp())
+    model.get_layer("hidden").trainable = False
+    for copy in (False, True):
+        for converted in (to_functional(model, copy=copy), to_sequential(model, copy=copy)):
+            assert not converted.get_layer("hidden").trainable
+            assert converted.get_layer("head").trainable
+            assert names(converted)[-4:] == ["hidden", "bn", "drop", "head"]
+            assert len(converted.trainable_weights) == len(model.trainable_weights)
+
+
+def test_model_level_trainable_flag_is_kept_without_touching_layers():
+    model = mlp()
+    model.trainable = False
+    model.get_layer("head").trainable = True
+    converted = to_functional(model)
+    assert not converted.trainable
+    assert converted.trainable_weights == []
+    assert model.get_layer("head").trainable
+
+
+def test_compile_state_is_not_kept():
+    model = mlp()
+    model.compile(optimizer="adam", loss="mse")
+    for converted in (to_functional(model), to_sequential(to_functional(model))):
+        assert not converted.compiled
+        assert getattr(converted, "optimizer", None) is None
+        converted.compile_from_config(model.get_compile_config())
+        assert converted.compiled
+
+
+def test_batch_norm_moving_statistics_are_kept(randomize, assert_same_weights):
+    model = randomize(mlp())
+    data = np.random.default_rng(0).standard_normal((16, 6)).astype("float32")
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(data, np.zeros((16, 3)), epochs=1, verbose=0)
+    copied = to_sequential(to_functional(model, copy=True), copy=True)
+    assert_same_weights(model, copied)
+    moving_mean = model.get_layer("bn").moving_mean.numpy()
+    assert not np.allclose(moving_mean, 0.0)
+    np.testing.assert_array_equal(copied.get_layer("bn").moving_mean.numpy(), moving_mean)
+    assert_equivalent(model, copied)
+
+
+# --- masking ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reducer", [layers.LSTM(3), layers.GlobalAveragePooling1D()])
+def test_masks_propagate_after_conversion(reducer):
+    model = keras.Sequential(
+        [keras.Input((5,), dtype="int32"), layers.Embedding(10, 4, mask_zero=True), reducer]
+    )
+    padded = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 0, 0]], dtype="int32")
+    functional = to_functional(model)
+    back = to_sequential(functional, copy=True)
+    assert_equivalent(model, functional, padded)
+    assert_equivalent(model, back, padded)
+    # The mask matters, so the comparisons above could have failed.
+    embedding = layers.Embedding(10, 4)
+    unmasked = keras.Sequential([keras.Input((5,), dtype="int32"), embedding, reducer])
+    embedding.embeddings.assign(model.layers[0].embeddings)
+    assert not np.allclose(np.asarray(model(padded)), np.asarray(unmasked(padded)))
+
+
+# --- to_sequential ---------------------------------------------------------------------------
+
+
+def test_linear_functional_converts_directly(randomize):
+    model = randomize(functional_chain())
+    sequential = to_sequential(model)
+    assert isinstance(sequential, keras.Sequential)
+    assert sequential.name == "chain"
+    assert names(sequential) == ["hidden", "drop", "head"]
+    assert sequential.inputs[0]._keras_history.operation.name == "features"
+    assert_equivalent(model, sequential)
+
+
+def test_sequential_input_gives_a_new_equivalent_sequential(randomize):
+    model = randomize(mlp())
+    converted = to_sequential(model)
+    assert converted is not model
+    assert names(converted) == names(model)
+    assert_equivalent(model, converted)
+
+
+def test_unbuilt_sequential_stays_unbuilt():
+    model = keras.Sequential([layers.Dense(2), layers.Dense(1)])
+    converted = to_sequential(model)
+    assert not converted.built
+    assert converted.layers == model.layers
+    assert is_sequential(model)
+
+
+def two_inputs():
+    a, b = keras.Input((2,), name="a"), keras.Input((2,), name="b")
+    return keras.Model([a, b], layers.Add(name="sum")([a, b]), name="two_in")
+
+
+def two_outputs():
+    inputs = keras.Input((2,), name="x")
+    hidden = layers.Dense(2, name="trunk")(inputs)
+    out_a = layers.Dense(1, name="out_a")(hidden)
+    out_b = layers.Dense(1, name="out_b")(hidden)
+    return keras.Model(inputs, [out_a, out_b], name="two_out")
+
+
+def shared_layer():
+    inputs = keras.Input((4,), name="x")
+    dense = layers.Dense(4, name="dense")
+    return keras.Model(inputs, dense(dense(inputs)), name="shared")
+
+
+def merge_of_one_tensor():
+    inputs = keras.Input((4,), name="x")
+    x = layers.Dense(4, name="d")(inputs)
+    return keras.Model(inputs, layers.Add(name="double")([x, x]), name="doubled")
+
+
+def extra_arguments():
+    inputs = keras.Input((4,), name="x")
+    x = layers.BatchNormalization(name="bn")(inputs, training=False)
+    return keras.Model(inputs, layers.Dense(1, name="out")(x), name="frozen_bn")
+
+
+def raw_op():
+    inputs = keras.Input((4,), name="x")
+    x = ops.abs(layers.Dense(4, name="d")(inputs))
+    return keras.Model(inputs, layers.Dense(1, name="out")(x), name="with_op")
+
+
+class Halves(layers.Layer):
+    def call(self, x):
+        return x[:, :2], x[:, 2:]
+
+    def compute_output_spec(self, x):
+        half = keras.KerasTensor((x.shape[0], 2), dtype=x.dtype)
+        return half, keras.KerasTensor((x.shape[0], 2), dtype=x.dtype)
+
+
+def two_tensors_out():
+    inputs = keras.Input((4,), name="x")
+    first, _ = Halves(name="halves")(inputs)
+    return keras.Model(inputs, layers.Dense(1, name="out")(first), name="split")
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (two_inputs, r"model 'two_in' has 2 inputs \(from 'a' and 'b'\)"),
+        (two_outputs, r"model 'two_out' has 2 outputs \(from 'out_a' and 'out_b'\)"),
+        (
+            residual,
+            r"the output of layer 'a' feeds 2 layers \('b' and 'add'\), a branch that "
+            r"merges again at layer 'add'",
+        ),
+        (shared_layer, r"layer 'dense' is called 2 times \(shared layer"),
+        (merge_of_one_tensor, r"layer 'double' merges 2 inputs \(from 'd' and 'd'\)"),
+        (extra_arguments, r"layer 'bn' is called with extra arguments \{'training': False\}"),
+        (raw_op, r"operation 'absolute' \(a keras.ops call on symbolic tensors, not a Layer\)"),
+        (two_tensors_out, r"layer 'halves' returns 2 tensors"),
+    ],
+)
+def test_not_sequential_errors_name_the_offending_layer(make, expected):
+    model = make()
+    with pytest.raises(NotSequentialError, match=expected):
+        to_sequential(model)
+    assert not is_sequential(model)
+
+
+def test_multi_input_and_output_models_never_convert_even_with_grouping():
+    for make in (two_inputs, two_outputs):
+        with pytest.raises(NotSequentialError, match="a Sequential model has exactly one input"):
+            to_sequential(make(), group_branches=True)
+
+
+def test_model_without_layers_is_not_sequential():
+    inputs = keras.Input((3,))
+    with pytest.raises(NotSequentialError, match="no layers"):
+        to_sequential(keras.Model(inputs, inputs, name="identity"))
+
+
+def test_keras_own_shortcut_silently_computes_something_else(randomize):
+    """The trap this library guards against: Sequential(f.layers) builds, but is wrong."""
+    for model in (randomize(shared_layer()), randomize(raw_op())):
+        naive = keras.Sequential(model.layers)
+        with pytest.raises(AssertionError):
+            assert_equivalent(model, naive)
+        with pytest.raises(NotSequentialError):
+            to_sequential(model)
+
+
+@pytest.mark.parametrize(
+    "make", [residual, shared_layer, merge_of_one_tensor, extra_arguments, raw_op, two_tensors_out]
+)
+def test_group_branches_converts_every_single_input_output_model(make, randomize):
+    model = randomize(make())
+    for copy in (False, True):
+        grouped = to_sequential(model, group_branches=True, copy=copy)
+        assert isinstance(grouped, keras.Sequential)
+        assert_equivalent(model, grouped)
+
+
+def test_group_branches_names_blocks_after_their_first_and_last_layers():
+    model = residual()
+    grouped = to_sequential(model, group_branches=True)
+    assert names(grouped) == ["a", "block_b_to_add", "head"]
+    block = grouped.get_layer("block_b_to_add")
+    assert names(block)[1:] == ["b", "add"]
+    assert block.get_layer("b") is model.get_layer("b")
+
+
+def test_group_branches_keeps_single_odd_calls_in_small_blocks():
+    grouped = to_sequential(extra_arguments(), group_branches=True)
+    assert names(grouped) == ["block_bn", "out"]
+    assert node_kwargs(grouped.get_layer("block_bn"), "bn") == [{"training": False}]
+
+
+def test_dropout_default_training_argument_is_not_an_extra_argument():
+    """Keras records `training=False` on every Dropout call; that must not block conversion."""
+    model = functional_chain()
+    assert node_kwargs(model, "drop") == [{"training": False}]
+    assert is_sequential(model)
+
+
+# --- nested models ---------------------------------------------------------------------------
+
+
+def sequential_inside_functional():
+    backbone = keras.Sequential(
+        [keras.Input((4,)), layers.Dense(8, name="inner_1"), layers.Dense(8, name="inner_2")],
+        name="backbone",
+    )
+    inputs = keras.Input((4,), name="x")
+    return keras.Model(inputs, layers.Dense(2, name="head")(backbone(inputs)), name="outer")
+
+
+def functional_inside_sequential():
+    inputs = keras.Input((4,))
+    block_out = layers.Add(name="add")([inputs, layers.Dense(4, name="inner")(inputs)])
+    block = keras.Model(inputs, block_out, name="res_block")
+    return keras.Sequential(
+        [
+            keras.Input((4,), name="x"),
+            layers.Dense(4, name="stem"),
+            block,
+            layers.Dense(2, name="head"),
+        ],
+        name="outer_seq",
+    )
+
+
+def test_to_functional_keeps_nested_models_nested(randomize):
+    for model in (
+        randomize(sequential_inside_functional()),
+        randomize(functional_inside_sequential()),
+    ):
+        for copy in (False, True):
+            converted = to_functional(model, copy=copy)
+            nested = [layer for layer in converted.layers if isinstance(layer, keras.Model)]
+            assert len(nested) == 1
+            original = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+            assert (nested[0] is original) is (not copy)
+            assert type(nested[0]) is type(original)
+            assert_equivalent(model, converted)
+
+
+def test_to_sequential_flatten_inlines_a_nested_sequential(randomize):
+    model = randomize(sequential_inside_functional())
+    assert names(to_sequential(model)) == ["inner_1", "inner_2", "head"]
+    assert names(to_sequential(model, flatten=False)) == ["backbone", "head"]
+    for flat in (True, False):
+        assert_equivalent(model, to_sequential(model, flatten=flat, copy=True))
+
+
+def test_to_sequential_flatten_inlines_a_nested_linear_functional(randomize):
+    inner_in = keras.Input((4,))
+    inner = keras.Model(inner_in, layers.Dense(4, name="inner")(inner_in), name="linear_sub")
+    model = randomize(
+        keras.Sequential([keras.Input((4,)), inner, layers.Dense(1, name="head")], name="outer")
+    )
+    assert names(to_sequential(model)) == ["inner", "head"]
+    assert names(flatten(model)) == ["inner", "head"]
+    assert names(to_sequential(model, flatten=False)) == ["linear_sub", "head"]
+    assert_equivalent(model, to_sequential(model))
+
+
+def test_to_sequential_keeps_a_nested_non_linear_model_as_a_block(randomize):
+    model = randomize(functional_inside_sequential())
+    assert names(to_sequential(model)) == ["stem", "res_block", "head"]
+    assert_equivalent(model, to_sequential(model))
+
+
+def test_flatten_keeps_the_outer_api(randomize):
+    functional = randomize(sequential_inside_functional())
+    flat = flatten(functional)
+    assert not isinstance(flat, keras.Sequential)
+    assert names(flat) == ["x", "inner_1", "inner_2", "head"]
+    assert_equivalent(functional, flat)
+
+    sequential = randomize(functional_inside_sequential())
+    flat_sequential = flatten(sequential)
+    assert isinstance(flat_sequential, keras.Sequential)
+    assert names(flat_sequential) == ["stem", "res_block", "head"]
+
+
+def test_flatten_inlines_non_linear_sub_models_into_a_functional_model(randomize):
+    inner_in = keras.Input((4,))
+    block = keras.Model(
+        inner_in,
+        layers.Add(name="add")([inner_in, layers.Dense(4, name="inner")(inner_in)]),
+        name="res_block",
+    )
+    inputs = keras.Input((4,), name="x")
+    model = randomize(keras.Model(inputs, layers.Dense(1, name="head")(block(inputs))))
+    flat = flatten(model)
+    assert names(flat) == ["x", "inner", "add", "head"]
+    assert_equivalent(model, flat)
+
+
+def test_flatten_passes_training_false_to_the_inlined_layers():
+    inner_in = keras.Input((4,))
+    base = keras.Model(inner_in, layers.BatchNormalization(name="bn")(inner_in), name="base")
+    inputs = keras.Input((4,), name="x")
+    model = keras.Model(inputs, layers.Dense(1, name="head")(base(inputs, training=False)))
+    flat = flatten(model)
+    assert "bn" in names(flat)
+    assert node_kwargs(flat, "bn") == [{"training": False}]
+
+
+def test_nested_models_with_clashing_names_stay_nested(randomize):
+    first = keras.Sequential([keras.Input((4,)), layers.Dense(4, name="fc")], name="first")
+    second = keras.Sequential([keras.Input((4,)), layers.Dense(4, name="fc")], name="second")
+    inputs = keras.Input((4,), name="x")
+    model = randomize(keras.Model(inputs, second(first(inputs)), name="clash"))
+    assert names(to_sequential(model)) == ["fc", "second"]
+    assert names(flatten(model)) == ["x", "fc", "second"]
+    assert_equivalent(model, to_sequential(model))
+    assert_equivalent(model, flatten(model))
+
+
+def test_nested_model_that_casts_its_input_stays_nested():
+    inner = keras.Sequential(
+        [keras.Input((3,), dtype="int32"), layers.Rescaling(0.5, name="half")], name="caster"
+    )
+    inputs = keras.Input((3,), name="x")
+    model = keras.Model(inputs, inner(inputs))
+    assert names(to_sequential(model)) == ["caster"]
+    assert names(flatten(model)) == ["x", "caster"]
+    data = np.array([[1.7, 2.2, -0.6]], dtype="float32")
+    assert_equivalent(model, to_sequential(model), data)
+
+
+# --- unsupported models ----------------------------------------------------------------------
+
+
+class Subclassed(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = layers.Dense(2)
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def test_subclassed_models_are_unsupported():
+    model = Subclassed(name="custom")
+    model(np.ones((1, 3)))
+    for convert in (to_functional, to_sequential, flatten):
+        with pytest.raises(UnsupportedModelError, match=r"'custom' is a subclassed keras.Model"):
+            convert(model)
+    assert not is_sequential(model)
+    assert not is_sequential("not a model")
+
+
+def test_a_subclassed_model_wrapped_as_a_layer_converts():
+    inner = Subclassed(name="custom")
+    inputs = keras.Input((3,))
+    model = keras.Model(inputs, inner(inputs))
+    assert_equivalent(model, to_sequential(model))
+
+
+class NoConfig(layers.Layer):
+    def __init__(self, scale):
+        super().__init__(name="no_config")
+        self.scale = scale
+
+    def call(self, x):
+        return x * self.scale
+
+
+def test_lambda_layers_can_be_copied():
+    model = keras.Sequential([keras.Input((3,)), layers.Lambda(lambda t: t * 2.0, name="double")])
+    copied = to_functional(model, copy=True)
+    assert copied.get_layer("double") is not model.layers[0]
+    assert_equivalent(model, copied)
+
+
+def test_copy_of_a_layer_without_config_is_unsupported_and_names_it():
+    model = keras.Sequential([keras.Input((2,)), NoConfig(3.0)])
+    with pytest.raises(UnsupportedModelError, match="'no_config'"):
+        to_functional(model, copy=True)
+    assert_equivalent(model, to_functional(model))
+
+
+def test_error_messages_are_single_sentences_without_keras_internals():
+    with pytest.raises(NotSequentialError) as error:
+        to_sequential(residual())
+    assert not re.search(r"keras\.src|Traceback", str(error.value))
+
+
+def test_list_input_structure_is_kept():
+    inputs = keras.Input((3,), name="a")
+    model = keras.Model([inputs], layers.Dense(2)(inputs))
+    assert isinstance(to_functional(model).input, list)
+    assert_equivalent(model, to_sequential(model))
+
+
+def test_a_subclassed_model_wrapped_as_a_layer_can_be_copied(randomize):
+    inner = Subclassed(name="custom")
+    inputs = keras.Input((3,))
+    model = randomize(keras.Model(inputs, inner(inputs)))
+    copied = to_functional(model, copy=True)
+    assert copied.layers[1] is not inner
+    assert_equivalent(model, copied)
+
+
+def test_docstring_examples_run(run_examples):
+    assert run_examples(to_functional, to_sequential, is_sequential, flatten) == 4

@@ -1,0 +1,113 @@
+"""assert_equivalent: passes on equal functions, fails informatively on anything else."""
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from keras_convert import NotEquivalentError, UnbuiltModelError, assert_equivalent, to_functional
+
+
+def mlp(randomize, units=3, name="mlp"):
+    return randomize(
+        keras.Sequential(
+            [keras.Input((5,)), layers.Dense(8, name="hidden"), layers.Dense(units, name="head")],
+            name=name,
+        )
+    )
+
+
+def test_a_model_is_equivalent_to_its_conversion(randomize):
+    model = mlp(randomize)
+    assert_equivalent(model, to_functional(model))
+
+
+def test_a_perturbed_weight_fails_with_the_largest_difference(randomize):
+    model = mlp(randomize)
+    other = to_functional(model, copy=True)
+    bias = other.get_layer("head").bias
+    bias.assign(bias.numpy() + np.array([0.0, 0.5, 0.0], dtype="float32"))
+    with pytest.raises(NotEquivalentError) as error:
+        assert_equivalent(model, other)
+    assert isinstance(error.value, AssertionError)
+    assert error.value.max_abs_diff == pytest.approx(0.5, abs=1e-6)
+    assert error.value.output_index == 0
+    message = str(error.value)
+    assert "output 0 ('head')" in message
+    assert "largest absolute difference 0.5" in message
+    assert "atol=1e-06" in message
+
+
+def test_tolerances_are_honoured(randomize):
+    model = mlp(randomize)
+    other = to_functional(model, copy=True)
+    bias = other.get_layer("head").bias
+    bias.assign(bias.numpy() + 1e-4)
+    with pytest.raises(NotEquivalentError):
+        assert_equivalent(model, other)
+    assert_equivalent(model, other, atol=1e-3)
+
+
+def test_different_shapes_are_reported_before_calling(randomize):
+    with pytest.raises(NotEquivalentError, match=r"different outputs.*\(None, 3\).*\(None, 4\)"):
+        assert_equivalent(mlp(randomize), mlp(randomize, units=4))
+    small = keras.Sequential([keras.Input((2,)), layers.Dense(3)])
+    with pytest.raises(NotEquivalentError, match=r"different inputs"):
+        assert_equivalent(mlp(randomize), small)
+
+
+def test_a_model_that_rejects_explicit_inputs_is_not_equivalent(randomize):
+    small = keras.Sequential([keras.Input((2,)), layers.Dense(3)], name="small")
+    with pytest.raises(NotEquivalentError, match=r"\('small'\) cannot be called"):
+        assert_equivalent(mlp(randomize), small, np.ones((2, 5), dtype="float32"))
+
+
+def test_inference_mode_is_used(randomize):
+    model = randomize(
+        keras.Sequential([keras.Input((5,)), layers.Dropout(0.9), layers.BatchNormalization()])
+    )
+    assert_equivalent(model, to_functional(model, copy=True))
+
+
+def test_generated_inputs_follow_structure_and_dtype():
+    tokens = keras.Input((6,), dtype="int32", name="tokens")
+    numbers = keras.Input((None, 2), name="numbers")
+    embedded = layers.GlobalAveragePooling1D()(layers.Embedding(3, 2)(tokens))
+    pooled = layers.GlobalAveragePooling1D()(numbers)
+    model = keras.Model(
+        {"tokens": tokens, "numbers": numbers}, layers.Concatenate()([embedded, pooled])
+    )
+    seen = {}
+
+    class Spy(keras.Model):
+        def call(self, inputs, training=None):
+            seen.update(inputs)
+            return model(inputs, training=training)
+
+    assert_equivalent(model, Spy())
+    assert seen["tokens"].dtype == np.int32
+    assert int(np.min(seen["tokens"])) >= 0
+    assert int(np.max(seen["tokens"])) < 3
+    assert tuple(seen["numbers"].shape) == (2, 8, 2)
+
+
+def test_multiple_outputs_are_compared_one_by_one(randomize):
+    inputs = keras.Input((3,))
+    first = layers.Dense(2, name="first")(inputs)
+    second = layers.Dense(2, name="second")(inputs)
+    model = randomize(keras.Model(inputs, [first, second]))
+    other = to_functional(model, copy=True)
+    other.get_layer("second").bias.assign(np.ones(2, dtype="float32"))
+    with pytest.raises(NotEquivalentError, match=r"output 1 \('second'\)"):
+        assert_equivalent(model, other)
+
+
+def test_unbuilt_model_needs_explicit_inputs():
+    model = keras.Sequential([layers.Dense(2)])
+    with pytest.raises(UnbuiltModelError, match="pass x="):
+        assert_equivalent(model, model)
+    assert_equivalent(model, model, np.ones((1, 3), dtype="float32"))
+
+
+def test_docstring_example_runs(run_examples):
+    assert run_examples(assert_equivalent) == 1
