@@ -1,4 +1,4 @@
-"""Shared fixtures for the keras_convert tests."""
+"""Shared fixtures: seeded Keras, weight helpers, and the book built once per test run."""
 
 import inspect
 import os
@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import keras_convert
+from tests.sitebuild import build_site
 
 
 @pytest.fixture(autouse=True)
@@ -64,3 +65,9 @@ def _run_examples(*objects) -> int:
 def run_examples():
     """`run_examples(*functions)`: runs their docstring examples, returns the count."""
     return _run_examples
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The book built strictly (-W -n) into a scratch folder, once per run: its html folder."""
+    return build_site(tmp_path_factory.mktemp("site"))

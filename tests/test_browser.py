@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlparse
 import pytest
 import yaml
 
-from tests.sitebuild import ROOT, TOC_PAGES, build_site
+from tests.sitebuild import ROOT, TOC_PAGES
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -62,11 +62,6 @@ class Server:
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    return build_site(tmp_path_factory.mktemp("site"))
 
 
 @pytest.fixture(scope="module")

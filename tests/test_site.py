@@ -7,18 +7,13 @@ from urllib.parse import unquote, urlparse
 import pytest
 import yaml
 
-from tests.sitebuild import ROOT, TOC_PAGES, build_site
+from tests.sitebuild import ROOT, TOC_PAGES
 
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
 REPO_PATH = urlparse(CONFIG["repository"]["url"]).path.strip("/")
 BRANCH = CONFIG["repository"]["branch"]
 PAGES = TOC_PAGES
 CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    return build_site(tmp_path_factory.mktemp("site"))
 
 
 def html(site, page):
