@@ -64,7 +64,7 @@ book-strict: $(STAMP)
 execute: $(STAMP)  ## Re-execute every notebook in place (authors, after editing)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 
-bench: $(STAMP)  ## Run the benchmarks and print their tables
+bench: $(STAMP)  ## Run the benchmarks, print their tables, update book/performance/
 	$(BIN)/python benchmarks/run.py
 
 lock:  ## Regenerate requirements.txt from requirements.in (needs uv)

@@ -1,0 +1,177 @@
+"""Run every benchmark in one go and record the results for the book (`make bench`).
+
+Runs bench_conversion.py, bench_inference.py and bench_notebooks.py one after the other (so
+they do not compete for the CPU), prints their tables, and writes into book/performance/:
+the raw JSON of each, one figure per question, and results.md (the tables and the machine
+that produced them), which book/performance.md includes. Commit those files to publish a
+new measurement.
+"""
+
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE.parent / "book" / "performance"
+SCRIPTS = {
+    "conversion": ["bench_conversion.py"],
+    "inference": ["bench_inference.py"],
+    "notebooks": ["bench_notebooks.py"],
+}
+
+
+def run(name: str) -> dict:
+    """Run one benchmark script; echo its table; return its JSON results."""
+    target = OUT / f"{name}.json"
+    command = [sys.executable, str(HERE / SCRIPTS[name][0]), "--json", str(target)]
+    print(f"\n== {name}: {' '.join(command[1:])}", flush=True)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+    completed = subprocess.run(command, env=env, check=False)
+    if completed.returncode not in (0, 1):  # 1: a notebook over budget, still recorded
+        raise SystemExit(f"{name} benchmark failed with exit code {completed.returncode}")
+    return json.loads(target.read_text(encoding="utf-8"))
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        models = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = models[0] if models else cpu
+    memory = ""
+    meminfo = Path("/proc/meminfo")
+    if meminfo.exists():
+        kib = int(meminfo.read_text().split()[1])
+        memory = f", {kib / 1024**2:.0f} GiB RAM"
+    import keras
+
+    return (
+        f"{cpu}, {os.cpu_count()} CPUs{memory}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, Keras {keras.__version__} "
+        f"({keras.backend.backend()} backend); measured {datetime.date.today().isoformat()}"
+    )
+
+
+def plot_conversion(data: dict) -> None:
+    rows = data["results"]
+    depths = [row["depth"] for row in rows]
+    labels = {
+        "bare": "bare Keras: re-call layers on a new Input",
+        "to_functional": "keras_convert.to_functional",
+        "to_sequential": "keras_convert.to_sequential",
+        "clone_model": "keras.models.clone_model + set_weights",
+    }
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, label in labels.items():
+        ax.plot(depths, [row[key] for row in rows], "o-", label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("depth (Dense layers in a chain)")
+    ax.set_ylabel(f"seconds per conversion ({data['unit']})")
+    ax.set_title("Conversion time grows linearly with depth")
+    ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(OUT / "conversion.png", dpi=110)
+    plt.close(fig)
+
+
+def plot_inference(data: dict) -> None:
+    rows = data["rows"]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    names = [row["model"] for row in rows]
+    medians = [row["ratio_median"] for row in rows]
+    errors = [
+        [m - row["ratio_min"] for m, row in zip(medians, rows, strict=True)],
+        [row["ratio_max"] - m for m, row in zip(medians, rows, strict=True)],
+    ]
+    ax.bar(names, medians, yerr=errors, capsize=6, color="#4c72b0")
+    ax.axhline(1.0, color="black", lw=1, ls="--", label="no difference")
+    ax.set_ylim(0, max(1.5, max(row["ratio_max"] for row in rows) + 0.1))
+    ax.set_ylabel("throughput Functional / Sequential")
+    ax.set_xlabel("model")
+    ax.set_title("Inference speed does not depend on the API")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(OUT / "inference.png", dpi=110)
+    plt.close(fig)
+
+
+def plot_notebooks(data: dict) -> None:
+    rows = data["rows"]
+    names = [row["notebook"].removesuffix(".ipynb") for row in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5), sharey=True)
+    left.barh(names, [row["seconds"] for row in rows], color="#55a868")
+    left.axvline(30, color="black", ls="--", lw=1, label="budget: 30 s")
+    left.set_xlabel("wall time in a fresh kernel (s)")
+    left.legend()
+    right.barh(names, [row["peak_mb"] for row in rows], color="#c44e52")
+    right.axvline(1200, color="black", ls="--", lw=1, label="budget: 1.2 GB")
+    right.set_xlabel("kernel peak resident memory (MB)")
+    right.legend()
+    left.invert_yaxis()
+    fig.suptitle("Every chapter fits a Binder session (2 GB RAM)")
+    fig.tight_layout()
+    fig.savefig(OUT / "notebooks.png", dpi=110)
+    plt.close(fig)
+
+
+def tables(conversion: dict, inference: dict, notebooks: dict) -> str:
+    lines = [f"Machine: {machine()}.", ""]
+    lines += [
+        "| depth | bare re-call (s) | to_functional | to_sequential | clone_model + set_weights |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in conversion["results"]:
+        lines.append(
+            f"| {row['depth']} | {row['bare']:.4f} | {row['to_functional_ratio']:.2f}× "
+            f"| {row['to_sequential_ratio']:.2f}× | {row['clone_model_ratio']:.2f}× |"
+        )
+    lines += ["", "| model | Sequential samples/s | Functional samples/s | ratio (min–max) |"]
+    lines += ["| --- | ---: | ---: | ---: |"]
+    for row in inference["rows"]:
+        lines.append(
+            f"| {row['model']} | {row['sequential_samples_per_s']:,} "
+            f"| {row['functional_samples_per_s']:,} | {row['ratio_median']:.2f} "
+            f"({row['ratio_min']:.2f}–{row['ratio_max']:.2f}) |"
+        )
+    lines += ["", "| notebook | wall time (s) | peak memory (MB) | within budget |"]
+    lines += ["| --- | ---: | ---: | :---: |"]
+    for row in notebooks["rows"]:
+        mark = "yes" if row["within_budget"] else "**no**"
+        lines.append(
+            f"| {row['notebook']} | {row['seconds']:.1f} | {row['peak_mb']:.0f} | {mark} |"
+        )
+    total = sum(row["seconds"] for row in notebooks["rows"])
+    lines.append(
+        f"| **all** | {total:.1f} | {max(r['peak_mb'] for r in notebooks['rows']):.0f} | |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    OUT.mkdir(parents=True, exist_ok=True)
+    conversion, inference, notebooks = (run(name) for name in SCRIPTS)
+    plot_conversion(conversion)
+    plot_inference(inference)
+    plot_notebooks(notebooks)
+    (OUT / "results.md").write_text(tables(conversion, inference, notebooks), encoding="utf-8")
+    print(f"\nwrote {OUT.relative_to(HERE.parent)}/: results.md and three figures")
+    return 0 if all(row["within_budget"] for row in notebooks["rows"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
