@@ -26,10 +26,11 @@ $(STAMP): requirements.txt pyproject.toml
 	@echo "Installing the pinned requirements into $(VENV) (first time: a few minutes)..."
 	@$(BIN)/python -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 || true
 	@if ! $(BIN)/python -m pip install --quiet -r requirements.txt >> $(VENV)/install.log 2>&1; then \
-	  echo "error: installing requirements.txt failed; the last lines of $(VENV)/install.log:" >&2; \
-	  grep -v "is ignored: it is neither" $(VENV)/install.log | tail -n 8 >&2; \
-	  echo "The first install downloads packages from PyPI: check your network or proxy" >&2; \
-	  echo "(pip honours HTTPS_PROXY), then run the same make command again." >&2; \
+	  echo "error: could not install the pinned packages (full log: $(VENV)/install.log)." >&2; \
+	  grep -m1 -E "ERROR: Could not find|NewConnectionError|Name or service" \
+	    $(VENV)/install.log | sed "s/^ */  /" >&2 || true; \
+	  echo "The first install downloads about 1.5 GB from PyPI: check the network (pip honours" >&2; \
+	  echo "HTTPS_PROXY) and that Python is 3.11-3.13, then run the same make command again." >&2; \
 	  exit 1; \
 	fi
 	@touch $@

@@ -1,0 +1,29 @@
+"""The environment check that `make` runs before the first install."""
+
+import sys
+
+from tools import check_env
+
+
+def test_a_supported_python_with_graphviz_passes(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "version_info", (3, 11, 7))
+    monkeypatch.setattr(check_env.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert check_env.main() == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_an_unsupported_python_gets_a_plain_message_and_the_fix(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "version_info", (3, 14, 0))
+    monkeypatch.setattr(check_env.shutil, "which", lambda name: f"/usr/bin/{name}")
+    assert check_env.main() == 1
+    message = capsys.readouterr().err
+    assert "Python 3.14.0" in message and "TensorFlow 2.21" in message
+    assert "make PYTHON=python3.11" in message
+
+
+def test_missing_graphviz_says_how_to_install_it(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "version_info", (3, 12, 1))
+    monkeypatch.setattr(check_env.shutil, "which", lambda name: None)
+    assert check_env.main() == 1
+    message = capsys.readouterr().err
+    assert "sudo apt-get install graphviz" in message and "brew install graphviz" in message
