@@ -10,6 +10,7 @@ from keras_convert import (
     IncompatibleShapeError,
     LayerNotFoundError,
     assert_equivalent,
+    flatten,
     insert_layer,
     remove_layer,
     replace_layer,
@@ -168,6 +169,26 @@ def test_shape_changing_insert_in_a_sequential_model_raises_and_names_the_layer(
     with pytest.raises(IncompatibleShapeError, match="layer 'head' was built for input shape"):
         insert_layer(model, layers.Dense(7, name="wide"), after="gap")
     assert names(model) == ["conv", "relu", "pool", "drop", "gap", "head"]
+
+
+@pytest.mark.parametrize("build", ["sequential", "functional"])
+def test_the_fix_the_shape_error_suggests_works(build):
+    """The message says: replace the layer and the new one in one step, then flatten()."""
+    model = conv_net() if build == "sequential" else residual_net()
+    with pytest.raises(IncompatibleShapeError) as error:
+        insert_layer(model, layers.Dense(7, name="wide"), after="gap")
+    assert "replace_layer(model, 'head', keras.Sequential([new_layer, new_head]))" in str(
+        error.value
+    )
+    tail = keras.Sequential([layers.Dense(7, name="wide"), layers.Dense(5, name="new_head")])
+    edited = flatten(replace_layer(model, "head", tail))
+    assert type(edited) is type(model)
+    assert names(edited)[-2:] == ["wide", "new_head"]
+    kept = [layer for layer in model.layers if layer.weights and layer.name != "head"]
+    assert kept
+    for layer in kept:
+        for old, new in zip(layer.weights, edited.get_layer(layer.name).weights, strict=True):
+            np.testing.assert_array_equal(old.numpy(), new.numpy())
 
 
 def test_removing_a_layer_of_a_sequential_model_can_change_shapes_downstream():

@@ -263,8 +263,10 @@ def shape_error(
     if built_shape is not None and built_shape != received:
         message = (
             f"layer '{operation.name}' was built for input shape {built_shape} but now "
-            f"receives {received}; insert a layer that restores the shape, or replace "
-            f"'{operation.name}' with a new (unbuilt) layer. Keras says: {reason}"
+            f"receives {received}; insert a layer that restores the shape, or change the "
+            f"shape and '{operation.name}' in one step: replace_layer(model, "
+            f"'{operation.name}', keras.Sequential([new_layer, new_{operation.name}])), "
+            f"then flatten(). Keras says: {reason}"
         )
     else:
         message = (
