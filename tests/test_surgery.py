@@ -288,3 +288,27 @@ def test_unbuilt_sequential_models_are_edited_as_lists():
 
 def test_docstring_examples_run(run_examples):
     assert run_examples(insert_layer, remove_layer, replace_layer) == 3
+
+
+class Double(layers.Layer):
+    """A replacement whose call() takes no mask."""
+
+    def call(self, inputs):
+        return inputs * 2.0
+
+
+def test_replacing_a_lambda_in_a_functional_model_drops_recorded_default_arguments():
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, layers.Lambda(lambda t: t * 2, name="double")(inputs))
+    replaced = replace_layer(model, "double", Double(name="double_layer"))
+    assert names(replaced)[-1] == "double_layer"
+    assert_equivalent(model, replaced)
+
+
+def test_a_recorded_argument_the_replacement_cannot_take_raises():
+    inputs = keras.Input((3,), dtype="int32")
+    embedded = layers.Embedding(10, 4, mask_zero=True, name="embed")(inputs)
+    pooled = layers.GlobalAveragePooling1D(name="pool")(embedded, mask=inputs > 0)
+    model = keras.Model(inputs, pooled)
+    with pytest.raises(ConversionError, match=r"layer 'pool' is called with mask=.*'flat'"):
+        replace_layer(model, "pool", Double(name="flat"))

@@ -21,6 +21,7 @@ unbuilt layer may have been built by the failed attempt.)
 from __future__ import annotations
 
 import difflib
+import inspect
 from typing import Any, Literal
 
 import keras
@@ -279,6 +280,7 @@ def _edit_functional(
             return args[0]
         assert new_layer is not None
         if edit == "replace":
+            kwargs = _arguments_accepted(new_layer, operation, kwargs)
             return call_checked(new_layer, args, kwargs, _built_shape(new_layer))
         if edit == "before":
             x = call_checked(new_layer, args[:1], {}, _built_shape(new_layer))
@@ -291,6 +293,30 @@ def _edit_functional(
     )
     source.finish()
     return result
+
+
+def _arguments_accepted(
+    new_layer: keras.layers.Layer, old: Operation, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The recorded call arguments of `old` that `new_layer` can take.
+
+    Keras records defaults such as `mask=None` on every call; a replacement whose `call()`
+    has no such parameter gets them dropped. A non-default value it cannot take raises.
+    """
+    parameters = inspect.signature(new_layer.call).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return kwargs
+    context = getattr(new_layer, "_call_context_args", {"training"})
+    accepted = {}
+    for key, value in kwargs.items():
+        if key in parameters or key in context:
+            accepted[key] = value
+        elif value is not None:
+            raise ConversionError(
+                f"layer '{old.name}' is called with {key}=..., but its replacement "
+                f"'{new_layer.name}' ({type(new_layer).__name__}.call) has no '{key}' argument"
+            )
+    return accepted
 
 
 def _check_node(model: keras.Model, node: Node, edit: _Edit) -> None:
