@@ -631,3 +631,17 @@ def test_a_subclassed_model_wrapped_as_a_layer_can_be_copied(randomize):
 
 def test_docstring_examples_run(run_examples):
     assert run_examples(to_functional, to_sequential, is_sequential, flatten) == 4
+
+
+@pytest.mark.parametrize("seed", [1, None])
+def test_copies_compute_the_same_function_in_training_mode_too(seed):
+    """A Dropout's seed generator is state but not a weight; copy=True carries it across."""
+    model = keras.Sequential(
+        [keras.Input((16,)), keras.layers.Dropout(0.5, seed=seed, name="drop")], name="noisy"
+    )
+    x = np.ones((4, 16), "float32")
+    model(x, training=True)  # advance the original's random state
+    copied = to_functional(model, copy=True)
+    np.testing.assert_array_equal(model(x, training=True), copied(x, training=True))
+    model(x, training=True)
+    assert not np.array_equal(model(x, training=True), copied(x, training=True))

@@ -108,22 +108,25 @@ class LayerSource:
 
 
 def copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> None:
-    """Assigns `source`'s weights to `target`, bit for bit.
+    """Assigns all of `source`'s variables to `target`, bit for bit.
+
+    That is the weights and the state that is not a weight, such as the seed generator of a
+    Dropout layer, so that the copy also computes the same function in training mode.
 
     Raises:
-        ConversionError: the two layers do not hold the same number and shapes of weights.
+        ConversionError: the two layers do not hold the same number and shapes of variables.
     """
-    source_weights, target_weights = source.weights, target.weights
-    if not source_weights:
+    source_variables, target_variables = source.variables, target.variables
+    if not source_variables:
         return
-    shapes = [tuple(w.shape) for w in source_weights]
-    if shapes != [tuple(w.shape) for w in target_weights]:
+    shapes = [tuple(v.shape) for v in source_variables]
+    if shapes != [tuple(v.shape) for v in target_variables]:
         raise ConversionError(
-            f"the copy of layer '{source.name}' has weights of shapes "
-            f"{[tuple(w.shape) for w in target_weights]}, not {shapes}; it cannot be copied"
+            f"the copy of layer '{source.name}' has variables of shapes "
+            f"{[tuple(v.shape) for v in target_variables]}, not {shapes}; it cannot be copied"
         )
-    for weight, clone in zip(source_weights, target_weights, strict=True):
-        clone.assign(weight.value)
+    for variable, clone in zip(source_variables, target_variables, strict=True):
+        clone.assign(variable.value)
 
 
 def input_like(tensor: KerasTensor, name: str | None = None) -> KerasTensor:
