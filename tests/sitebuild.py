@@ -9,17 +9,18 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def toc_files(entries):
+    """Every `file:` in a jb-book TOC's entries, depth first, in reading order."""
+    for entry in entries:
+        if "file" in entry:
+            yield entry["file"]
+        for key in ("chapters", "sections", "parts"):
+            yield from toc_files(entry.get(key, []))
+
+
 def _toc_pages():
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
-
-    def walk(entries):
-        for entry in entries:
-            if "file" in entry:
-                yield entry["file"]
-            for key in ("chapters", "sections", "parts"):
-                yield from walk(entry.get(key, []))
-
-    return [toc["root"], *walk(toc["parts"])]
+    return [toc["root"], *toc_files(toc["parts"])]
 
 
 TOC_PAGES = _toc_pages()

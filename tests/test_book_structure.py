@@ -7,19 +7,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.sitebuild import toc_files
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NBVAL_MARKER = re.compile(r"#\s*NBVAL_(IGNORE_OUTPUT|SKIP|RAISES_EXCEPTION|CHECK_OUTPUT)\b(.*)")
 NBVAL_TAGS = {"nbval-ignore-output", "nbval-skip"}
-
-
-def toc_files(entries):
-    """Every `file:` in a jb-book TOC, depth first, in reading order."""
-    for entry in entries:
-        if "file" in entry:
-            yield entry["file"]
-        for key in ("chapters", "sections", "parts"):
-            yield from toc_files(entry.get(key, []))
 
 
 def load(path):
