@@ -39,7 +39,7 @@ book: $(STAMP)  ## Build the website into _build/html
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at file://$(CURDIR)/_build/html/index.html  (or run: make serve)"
 
-serve: book  ## Build, then serve the website on http://127.0.0.1:$(PORT)
+serve: book  ## Build, then serve the website on http://127.0.0.1:8000 (PORT=... to change)
 	@echo "Serving http://127.0.0.1:$(PORT)/  (Ctrl-C to stop)"
 	$(BIN)/python -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
