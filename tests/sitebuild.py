@@ -3,6 +3,7 @@
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import yaml
 
@@ -24,6 +25,10 @@ def _toc_pages():
 
 
 TOC_PAGES = _toc_pages()
+CHAPTERS = [page for page in TOC_PAGES if page.startswith("notebooks/")]
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+REPO_PATH = urlparse(CONFIG["repository"]["url"]).path.strip("/")
+BRANCH = CONFIG["repository"]["branch"]
 
 
 def build_site(out: Path) -> Path:

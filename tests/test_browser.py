@@ -11,18 +11,14 @@ import os
 import shutil
 import threading
 from pathlib import Path
-from urllib.parse import urljoin, urlparse
+from urllib.parse import urljoin
 
 import pytest
-import yaml
 
-from tests.sitebuild import ROOT, TOC_PAGES
+from tests.sitebuild import CHAPTERS, REPO_PATH, ROOT, TOC_PAGES
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
-CHAPTERS = [page for page in TOC_PAGES if page.startswith("notebooks/")]
-CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-REPO_PATH = urlparse(CONFIG["repository"]["url"]).path.strip("/")
 # Chromium must not try to reach Google's services from a machine without internet.
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -2,18 +2,13 @@
 
 import re
 import subprocess
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote
 
 import pytest
-import yaml
 
-from tests.sitebuild import ROOT, TOC_PAGES
+from tests.sitebuild import BRANCH, CHAPTERS, CONFIG, REPO_PATH, ROOT, TOC_PAGES
 
-CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
-REPO_PATH = urlparse(CONFIG["repository"]["url"]).path.strip("/")
-BRANCH = CONFIG["repository"]["branch"]
 PAGES = TOC_PAGES
-CHAPTERS = [page for page in PAGES if page.startswith("notebooks/")]
 
 
 def html(site, page):
