@@ -13,6 +13,7 @@ from keras_convert import (
     to_functional,
     to_sequential,
 )
+from tests.helpers import assert_same_weights, leaf_layers, sample_input
 
 A = keras.applications
 SMALL = (32, 32, 3)
@@ -46,31 +47,15 @@ def built():
     return get
 
 
-def sample(model):
-    shape = (2, *model.input_shape[1:])
-    return np.random.default_rng(0).standard_normal(shape).astype("float32")
-
-
-def all_layers(model):
-    """Every non-model layer, by name, looking inside nested models (blocks)."""
-    found = {}
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            found.update(all_layers(layer))
-        elif not isinstance(layer, keras.layers.InputLayer):
-            found[layer.name] = layer
-    return found
-
-
 @pytest.mark.parametrize("name", sorted(LINEAR))
-def test_linear_applications_convert_exactly(name, built, assert_same_weights):
+def test_linear_applications_convert_exactly(name, built):
     model = built(name)
     assert is_sequential(model)
     shared = to_sequential(model)
     copied = to_sequential(model, copy=True)
     assert [layer.name for layer in copied.layers] == [layer.name for layer in model.layers[1:]]
     assert_same_weights(model, copied)
-    x = sample(model)
+    x = sample_input(model)
     assert_equivalent(model, shared, x)
     assert_equivalent(model, copied, x)
     assert_equivalent(copied, to_functional(copied, copy=True), x)
@@ -98,10 +83,10 @@ def test_branched_applications_raise_then_convert_with_grouped_blocks(name, buil
     blocks = [layer for layer in grouped.layers if isinstance(layer, keras.Model)]
     assert blocks
     assert all(block.name.startswith("block_") for block in blocks)
-    originals, converted = all_layers(model), all_layers(grouped)
+    originals, converted = leaf_layers(model), leaf_layers(grouped)
     assert originals.keys() == converted.keys()
     for layer_name, layer in originals.items():
         assert (converted[layer_name] is layer) is not copy
         for a, b in zip(layer.weights, converted[layer_name].weights, strict=True):
             assert np.array_equal(a.numpy(), b.numpy()), layer_name
-    assert_equivalent(model, grouped, sample(model))
+    assert_equivalent(model, grouped, sample_input(model))

@@ -5,9 +5,11 @@ construction: each layer is drawn from those that accept the current shape.
 """
 
 import itertools
+from collections import Counter
 
 import keras
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from keras import layers, ops
@@ -176,16 +178,52 @@ def build_graph(recipe):
     return keras.Model(inputs, outputs, name=unique("graph"))
 
 
+def is_chain(recipe):
+    """The oracle, from the recipe alone: is the model's graph a plain chain of layers?
+
+    Independent of keras_convert's graph code: it follows the recipe's own indices. The
+    part of the graph that reaches the output must be one tensor after another, each made
+    by a Dense layer called once (raw ops, merges, shared layers called twice and recorded
+    `training=False` arguments are not Sequential steps), and the model needs one output.
+    """
+    steps, two_outputs = recipe
+    parents = {}
+    for index, (kind, back, other) in enumerate(steps):
+        source = index + 1 - min(back, index + 1)  # the index of `source` in `tensors`
+        parents[index + 1] = [source, other] if kind == "add" else [source]
+    if two_outputs and len(steps) > 1:
+        return False
+    live, stack = set(), [len(steps)]
+    while stack:
+        tensor = stack.pop()
+        if tensor not in live:
+            live.add(tensor)
+            stack.extend(parents.get(tensor, []))
+    made = sorted(tensor for tensor in live if tensor > 0)
+    kinds = [steps[tensor - 1][0] for tensor in made]
+    if not set(kinds) <= {"dense", "shared"} or kinds.count("shared") > 1:
+        return False
+    consumed = Counter(parent for tensor in made for parent in parents[tensor])
+    return all(count == 1 for count in consumed.values())
+
+
 @SETTINGS
 @given(graph_recipes())
-def test_is_sequential_agrees_with_to_sequential(recipe):
+def test_is_sequential_agrees_with_an_independent_oracle(recipe):
     model = build_graph(recipe)
-    try:
-        converted = to_sequential(model)
-    except NotSequentialError:
-        assert not is_sequential(model)
+    assert is_sequential(model) == is_chain(recipe)
+    if is_chain(recipe):
+        assert_equivalent(model, to_sequential(model))
     else:
-        assert is_sequential(model)
-        assert_equivalent(model, converted)
+        with pytest.raises(NotSequentialError):
+            to_sequential(model)
     if len(model.outputs) == 1:
         assert_equivalent(model, to_sequential(model, group_branches=True))
+
+
+def test_the_oracle_tells_chains_from_graphs():
+    assert is_chain(([("dense", 1, 0), ("shared", 1, 0)], False))
+    assert not is_chain(([("dense", 1, 0), ("add", 1, 0)], False))  # a skip connection
+    assert not is_chain(([("dense", 1, 0), ("dense", 2, 0)], True))  # two outputs
+    assert is_chain(([("dense", 1, 0), ("dense", 2, 0)], False))  # the first is a dead end
+    assert not is_chain(([("op", 1, 0)], False))

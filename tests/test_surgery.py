@@ -16,6 +16,7 @@ from keras_convert import (
     replace_layer,
 )
 from keras_convert.graph import read_graph
+from tests.helpers import leaf_layers, names, randomize, run_examples
 
 
 def conv_net():
@@ -45,24 +46,12 @@ def residual_net():
     return keras.Model(inputs, layers.Dense(3, name="head")(x), name="resnet")
 
 
-def names(model):
-    return [layer.name for layer in model.layers]
-
-
-def leaf_layers(model):
-    return {
-        layer.name: layer
-        for layer in model.layers
-        if not isinstance(layer, keras.layers.InputLayer)
-    }
-
-
 def calls(model, name):
     return sum(node.operation.name == name for node in read_graph(model).nodes)
 
 
 @pytest.fixture(params=["sequential", "functional"])
-def net(request, randomize):
+def net(request):
     return randomize(conv_net() if request.param == "sequential" else residual_net())
 
 
@@ -118,7 +107,7 @@ def test_replacing_changes_only_that_layer(net, copy):
         assert_equivalent(net, edited)
 
 
-def test_insert_after_a_branch_point_feeds_every_branch(randomize):
+def test_insert_after_a_branch_point_feeds_every_branch():
     model = randomize(residual_net())
     edited = insert_layer(model, layers.Activation("linear", name="noop"), after="stem")
     graph = read_graph(edited)
@@ -253,7 +242,7 @@ def shared_model():
     return keras.Model(inputs, shared(x), name="twice")
 
 
-def test_surgery_applies_to_every_call_of_a_shared_layer(randomize):
+def test_surgery_applies_to_every_call_of_a_shared_layer():
     model = randomize(shared_model())
     inserted = insert_layer(model, layers.Activation("linear", name="noop"), after="shared")
     assert calls(inserted, "noop") == 2
@@ -286,7 +275,7 @@ def test_unbuilt_sequential_models_are_edited_as_lists():
     assert names(remove_layer(edited, "act")) == ["a", "b"]
 
 
-def test_docstring_examples_run(run_examples):
+def test_docstring_examples_run():
     assert run_examples(insert_layer, remove_layer, replace_layer) == 3
 
 
@@ -312,3 +301,27 @@ def test_a_recorded_argument_the_replacement_cannot_take_raises():
     model = keras.Model(inputs, pooled)
     with pytest.raises(ConversionError, match=r"layer 'pool' is called with mask=.*'flat'"):
         replace_layer(model, "pool", Double(name="flat"))
+
+
+def test_the_new_layer_has_one_keyword_name_in_insert_and_replace(net):
+    inserted = insert_layer(net, new_layer=layers.Identity(name="noop"), after="gap")
+    replaced = replace_layer(net, "relu", new_layer=layers.ReLU(name="relu_2"))
+    assert "noop" in names(inserted) and "relu_2" in names(replaced)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda model, thing: insert_layer(model, thing, after="gap"),
+        lambda model, thing: replace_layer(model, "relu", thing),
+    ],
+    ids=["insert_layer", "replace_layer"],
+)
+def test_a_non_layer_is_a_type_error_saying_what_was_received(net, edit):
+    with pytest.raises(TypeError, match=r"expects a keras.layers.Layer .*received a str: 'relu'"):
+        edit(net, "relu")
+
+
+def test_a_non_model_is_a_type_error_saying_what_was_received():
+    with pytest.raises(TypeError, match=r"remove_layer\(\) expects a keras.Model.*received a list"):
+        remove_layer([layers.Dense(2)], "dense")

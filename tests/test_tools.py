@@ -1,7 +1,9 @@
 """The environment check that `make` runs before the first install."""
 
 import sys
+import tomllib
 
+from tests.helpers import ROOT
 from tools import check_env
 
 
@@ -27,3 +29,9 @@ def test_missing_graphviz_says_how_to_install_it(monkeypatch, capsys):
     assert check_env.main() == 1
     message = capsys.readouterr().err
     assert "sudo apt-get install graphviz" in message and "brew install graphviz" in message
+
+
+def test_requires_python_agrees_with_the_environment_check():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    floor = ".".join(map(str, min(check_env.SUPPORTED)))
+    assert project["requires-python"] == f">={floor}"

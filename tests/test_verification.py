@@ -6,9 +6,10 @@ import pytest
 from keras import layers
 
 from keras_convert import NotEquivalentError, UnbuiltModelError, assert_equivalent, to_functional
+from tests.helpers import randomize, run_examples
 
 
-def mlp(randomize, units=3, name="mlp"):
+def mlp(units=3, name="mlp"):
     return randomize(
         keras.Sequential(
             [keras.Input((5,)), layers.Dense(8, name="hidden"), layers.Dense(units, name="head")],
@@ -17,13 +18,13 @@ def mlp(randomize, units=3, name="mlp"):
     )
 
 
-def test_a_model_is_equivalent_to_its_conversion(randomize):
-    model = mlp(randomize)
+def test_a_model_is_equivalent_to_its_conversion():
+    model = mlp()
     assert_equivalent(model, to_functional(model))
 
 
-def test_a_perturbed_weight_fails_with_the_largest_difference(randomize):
-    model = mlp(randomize)
+def test_a_perturbed_weight_fails_with_the_largest_difference():
+    model = mlp()
     other = to_functional(model, copy=True)
     bias = other.get_layer("head").bias
     bias.assign(bias.numpy() + np.array([0.0, 0.5, 0.0], dtype="float32"))
@@ -38,8 +39,8 @@ def test_a_perturbed_weight_fails_with_the_largest_difference(randomize):
     assert "atol=1e-06" in message
 
 
-def test_tolerances_are_honoured(randomize):
-    model = mlp(randomize)
+def test_tolerances_are_honoured():
+    model = mlp()
     other = to_functional(model, copy=True)
     bias = other.get_layer("head").bias
     bias.assign(bias.numpy() + 1e-4)
@@ -48,21 +49,21 @@ def test_tolerances_are_honoured(randomize):
     assert_equivalent(model, other, atol=1e-3)
 
 
-def test_different_shapes_are_reported_before_calling(randomize):
+def test_different_shapes_are_reported_before_calling():
     with pytest.raises(NotEquivalentError, match=r"different outputs.*\(None, 3\).*\(None, 4\)"):
-        assert_equivalent(mlp(randomize), mlp(randomize, units=4))
+        assert_equivalent(mlp(), mlp(units=4))
     small = keras.Sequential([keras.Input((2,)), layers.Dense(3)])
     with pytest.raises(NotEquivalentError, match=r"different inputs"):
-        assert_equivalent(mlp(randomize), small)
+        assert_equivalent(mlp(), small)
 
 
-def test_a_model_that_rejects_explicit_inputs_is_not_equivalent(randomize):
+def test_a_model_that_rejects_explicit_inputs_is_not_equivalent():
     small = keras.Sequential([keras.Input((2,)), layers.Dense(3)], name="small")
     with pytest.raises(NotEquivalentError, match=r"\('small'\) cannot be called"):
-        assert_equivalent(mlp(randomize), small, np.ones((2, 5), dtype="float32"))
+        assert_equivalent(mlp(), small, np.ones((2, 5), dtype="float32"))
 
 
-def test_inference_mode_is_used(randomize):
+def test_inference_mode_is_used():
     model = randomize(
         keras.Sequential([keras.Input((5,)), layers.Dropout(0.9), layers.BatchNormalization()])
     )
@@ -91,7 +92,7 @@ def test_generated_inputs_follow_structure_and_dtype():
     assert tuple(seen["numbers"].shape) == (2, 8, 2)
 
 
-def test_multiple_outputs_are_compared_one_by_one(randomize):
+def test_multiple_outputs_are_compared_one_by_one():
     inputs = keras.Input((3,))
     first = layers.Dense(2, name="first")(inputs)
     second = layers.Dense(2, name="second")(inputs)
@@ -109,5 +110,5 @@ def test_unbuilt_model_needs_explicit_inputs():
     assert_equivalent(model, model, np.ones((1, 3), dtype="float32"))
 
 
-def test_docstring_example_runs(run_examples):
+def test_docstring_example_runs():
     assert run_examples(assert_equivalent) == 1

@@ -1,37 +1,61 @@
-"""Building new models from existing layers: inputs, layer copies, checked calls.
+"""Building new models from existing layers: replaying graphs, copying layers, inlining.
 
 Shared by conversion and surgery. `LayerSource` implements the `copy=` contract:
 with `copy=False` the new model calls the very same layer objects (shared weights);
 with `copy=True` it calls copies re-created from each layer's config, built for the
 same shapes, holding bitwise-equal weights and the same `trainable` flags.
+`retrace` replays recorded calls on new tensors; `inline_sub_models` is `flatten` for a
+Functional model.
 """
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
 import keras
-from keras.src.ops.node import Node
-from keras.src.ops.operation import Operation
-from keras.src.saving.serialization_lib import SafeModeScope
 
-from keras_convert.errors import (
-    ConversionError,
-    IncompatibleShapeError,
-    UnsupportedModelError,
+from keras_convert._keras_api import (
+    call_arguments,
+    call_context_args,
+    call_count,
+    fill_in,
+    last_call_output,
+    make_input,
+    set_model_trainable_flag,
+    source_operation,
+    unsafe_deserialization,
 )
-from keras_convert.graph import Graph, data_inputs, is_functional, read_graph, retrace
+from keras_convert.errors import ConversionError, UnsupportedModelError, shape_error
+from keras_convert.graph import (
+    Graph,
+    data_inputs,
+    implicit_mask_keys,
+    is_graph_model,
+    operation_names,
+    read_graph,
+)
+
+if TYPE_CHECKING:
+    from keras_convert._keras_api import Node
 
 KerasTensor = keras.KerasTensor
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 Shape = tuple[int | None, ...]
+Call = Callable[["Node", tuple, dict], Any]
 
 
 class LayerSource:
     """Gives the operation a rebuilt graph should call in place of an original one.
+
+    Use it as a context manager: on leaving the block without an error, the weights of
+    copies that could only be built by calling them are filled in.
+
+    ```python
+    with LayerSource(copy=True) as source:
+        model = functional_from_graph(graph, call=source.caller(), name="copy")
+    ```
 
     Args:
         copy: False: every operation is returned as is (the new model shares layers
@@ -43,10 +67,24 @@ class LayerSource:
 
     def __init__(self, copy: bool) -> None:
         self.copy = copy
-        self._copies: dict[int, Operation] = {}
+        self._copies: dict[int, keras.Operation] = {}
         self._pending: list[tuple[keras.layers.Layer, keras.layers.Layer]] = []
 
-    def __call__(self, operation: Operation) -> Operation:
+    def __enter__(self) -> LayerSource:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is None:
+            for original, clone in self._pending:
+                copy_weights(original, clone)
+        self._pending.clear()
+
+    def __call__(self, operation: keras.Operation) -> keras.Operation:
         if not self.copy or not isinstance(operation, keras.layers.Layer):
             return operation
         clone = self._copies.get(id(operation))
@@ -55,11 +93,13 @@ class LayerSource:
             self._copies[id(operation)] = clone
         return clone
 
-    def finish(self) -> None:
-        """Copies the weights of layers that could only be built by calling them."""
-        for original, clone in self._pending:
-            copy_weights(original, clone)
-        self._pending.clear()
+    def caller(self) -> Call:
+        """A `retrace` call function that calls each node's (copied) operation."""
+
+        def call(node: Node, args: tuple, kwargs: dict) -> Any:
+            return self(node.operation)(*args, **kwargs)
+
+        return call
 
     def _copy(self, layer: keras.layers.Layer) -> keras.layers.Layer:
         if isinstance(layer, keras.Sequential):
@@ -68,27 +108,18 @@ class LayerSource:
                 layer.inputs[0] if layer.built else None,
                 name=layer.name,
             )
-        elif is_functional(layer):
-            graph = read_graph(layer)
-            clone = functional_from_graph(graph, call=self.caller(), name=layer.name)
+        elif is_graph_model(layer):
+            clone = functional_from_graph(read_graph(layer), call=self.caller(), name=layer.name)
         else:
             return self._copy_leaf(layer)
         keep_model_flags(layer, clone)
         return clone
 
-    def caller(self) -> Callable[[Node, tuple, dict], Any]:
-        """A `retrace` call function that calls each node's (copied) operation."""
-
-        def call(node: Node, args: tuple, kwargs: dict) -> Any:
-            return self(node.operation)(*args, **kwargs)
-
-        return call
-
     def _copy_leaf(self, layer: keras.layers.Layer) -> keras.layers.Layer:
         try:
             # The config comes from a live layer of this process, not from a file, so
             # Keras's safe mode (which refuses to rebuild Python lambdas) does not apply.
-            with SafeModeScope(safe_mode=False):
+            with unsafe_deserialization():
                 clone = type(layer).from_config(layer.get_config())
         except Exception as error:
             raise UnsupportedModelError(
@@ -129,6 +160,32 @@ def copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> None
         clone.assign(variable.value)
 
 
+def retrace(nodes: Sequence[Node], tensors: dict[int, Any], call: Call) -> None:
+    """Replays `nodes` on new tensors, like `keras.Function` does, keeping call arguments.
+
+    Masks that Keras passed on implicitly are not replayed: Keras recomputes them from
+    the new tensors (see `graph.implicit_mask_keys`).
+
+    Args:
+        nodes: Call events in topological order.
+        tensors: `id(old tensor)` -> new tensor; must hold the graph's inputs. Updated in
+            place with the new output of every node.
+        call: `call(node, args, kwargs)` performs the call (typically
+            `operation(*args, **kwargs)`) and returns its outputs.
+    """
+    for node in nodes:
+        args, kwargs = fill_in(node, tensors)
+        if kwargs:
+            implicit = implicit_mask_keys(node)
+            kwargs = {key: value for key, value in kwargs.items() if key not in implicit}
+        outputs = call(node, args, kwargs)
+        if len(node.outputs) == 1:
+            tensors[id(node.outputs[0])] = outputs
+        else:
+            for old, new in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
+                tensors[id(old)] = new
+
+
 def input_like(tensor: KerasTensor, name: str | None = None) -> KerasTensor:
     """A new `keras.Input` with the shape (batch size included), dtype and sparsity of `tensor`.
 
@@ -137,13 +194,10 @@ def input_like(tensor: KerasTensor, name: str | None = None) -> KerasTensor:
             symbolic tensor.
         name: Name of the new input layer; defaults to the original input layer's name.
     """
-    operation = tensor._keras_history.operation
+    operation = source_operation(tensor)
     is_input = isinstance(operation, keras.layers.InputLayer)
-    return keras.Input(
-        batch_shape=tensor.shape,
-        dtype=tensor.dtype,
-        sparse=tensor.sparse,
-        ragged=getattr(tensor, "ragged", False),
+    return make_input(
+        tensor,
         name=name or (operation.name if is_input else None),
         optional=operation.optional if is_input else False,
     )
@@ -159,7 +213,7 @@ def structure_of(model: keras.Model, kind: str) -> Any:
 def functional_from_graph(
     graph: Graph,
     *,
-    call: Callable[[Node, tuple, dict], Any],
+    call: Call,
     name: str,
     inputs: list[KerasTensor] | None = None,
     tensors: dict[int, Any] | None = None,
@@ -168,7 +222,7 @@ def functional_from_graph(
 
     Args:
         graph: The graph to replay.
-        call: How to perform each call (see `graph.retrace`).
+        call: How to perform each call (see `retrace`).
         name: Name of the new model.
         inputs: The new model's flat inputs; by default new ones like `graph.inputs`.
         tensors: Extra `id(old tensor)` -> new tensor entries, overriding the inputs
@@ -218,21 +272,21 @@ def sequential_from_layers(
     if input_template is None:
         return keras.Sequential(list(layers), name=name)
     new_input = input_like(input_template)
-    node_counts = [len(layer._inbound_nodes) for layer in layers]
+    counts = [call_count(layer) for layer in layers]
     try:
         model = keras.Sequential([new_input, *layers], name=name)
     except ConversionError:
         raise
     except Exception as error:
-        index = _first_failed_call(layers, node_counts)
+        index = _first_failed_call(layers, counts)
         if index is None:
             raise
         layer = layers[index]
-        received = layers[index - 1]._inbound_nodes[-1].outputs[0] if index else new_input
+        received = last_call_output(layers[index - 1]) if index else new_input
         built_shape = (built_shapes or {}).get(id(layer))
-        raise shape_error(layer, received.shape, built_shape, error) from error
+        raise shape_error(layer.name, received.shape, built_shape, error) from error
     if not model.built:
-        index = _first_failed_call(layers, node_counts)
+        index = _first_failed_call(layers, counts)
         culprit = f"layer '{layers[index].name}'" if index is not None else "a layer"
         raise ConversionError(
             f"Keras could not build Sequential model '{name}': {culprit} cannot infer its "
@@ -241,7 +295,9 @@ def sequential_from_layers(
     return model
 
 
-def call_checked(operation: Operation, args: tuple, kwargs: dict, built_shape: Any = None) -> Any:
+def call_checked(
+    operation: keras.Operation, args: tuple, kwargs: dict, built_shape: Any = None
+) -> Any:
     """Calls `operation`, turning a failure into an `IncompatibleShapeError` naming it."""
     try:
         return operation(*args, **kwargs)
@@ -250,7 +306,7 @@ def call_checked(operation: Operation, args: tuple, kwargs: dict, built_shape: A
     except Exception as error:
         tensors = keras.tree.flatten((args, kwargs))
         received = [t.shape for t in tensors if isinstance(t, KerasTensor)]
-        raise shape_error(operation, _single(received), built_shape, error) from error
+        raise shape_error(operation.name, _single(received), built_shape, error) from error
 
 
 def node_input_shape(node: Node) -> Any:
@@ -258,41 +314,114 @@ def node_input_shape(node: Node) -> Any:
     return _single([t.shape for t in data_inputs(node)])
 
 
-def shape_error(
-    operation: Operation, received: Any, built_shape: Any, error: Exception
-) -> IncompatibleShapeError:
-    """An `IncompatibleShapeError` for `operation`; raise it `from` Keras's `error`."""
-    reason = keras_reason(error)
-    if built_shape is not None and built_shape != received:
-        message = (
-            f"layer '{operation.name}' was built for input shape {built_shape} but now "
-            f"receives {received}; insert a layer that restores the shape, or change the "
-            f"shape and '{operation.name}' in one step: replace_layer(model, "
-            f"'{operation.name}', keras.Sequential([new_layer, new_{operation.name}])), "
-            f"then flatten(). Keras says: {reason}"
-        )
-    else:
-        message = (
-            f"layer '{operation.name}' cannot take input shape {received}. Keras says: {reason}"
-        )
-    return IncompatibleShapeError(
-        message, layer_name=operation.name, built_shape=built_shape, received_shape=received
-    )
-
-
-def keras_reason(error: Exception) -> str:
-    """The informative line of a Keras error message (without its call-site preamble)."""
-    lines = [_ANSI_ESCAPE.sub("", line).strip() for line in str(error).splitlines()]
-    for line in lines:
-        if line and not line.startswith("Exception encountered when calling"):
-            return line
-    return type(error).__name__
-
-
 def keep_model_flags(source: keras.Model, result: keras.Model) -> None:
     """Keeps the model-level `trainable` flag without touching the (maybe shared) layers."""
     if not source.trainable:
-        result._trainable = False
+        set_model_trainable_flag(result, False)
+
+
+def same_input(tensor: KerasTensor, model_input: KerasTensor) -> bool:
+    """Whether calling a model on `tensor` passes it unchanged (no cast, no rank fix)."""
+    return tensor.dtype == model_input.dtype and len(tensor.shape) == len(model_input.shape)
+
+
+def inline_sub_models(model: keras.Model, source: LayerSource) -> keras.Model:
+    """A Functional model computing `model` with its nested sub-models inlined.
+
+    Every nested Sequential or Functional sub-model (at any depth) is replaced by its own
+    calls, re-traced inside the outer graph, unless that would change what it computes
+    (see `_inlinable_call`) or give two layers the same name.
+
+    Args:
+        model: A Functional (or built Sequential) model.
+        source: Where the calls' layers come from (shared or copied).
+
+    Returns:
+        A new Functional model named like `model`.
+    """
+    graph = read_graph(model)
+    inlined = _inlined_sub_models(graph)
+
+    def call(node: Node, args: tuple, kwargs: dict) -> Any:
+        sub_graph = inlined.get(id(node.operation))
+        if sub_graph is None:
+            return source(node.operation)(*args, **kwargs)
+        return _call_inlined(sub_graph, args, kwargs, source)
+
+    return functional_from_graph(graph, call=call, name=model.name)
+
+
+def _inlined_sub_models(graph: Graph) -> dict[int, Graph]:
+    """`id(sub-model)` -> graph of its inlined version, for each sub-model to inline."""
+    candidates: dict[int, tuple[keras.Model, Graph]] = {}
+    rejected: set[int] = set()
+    for node in graph.nodes:
+        operation = node.operation
+        if not is_graph_model(operation) or id(operation) in rejected:
+            continue
+        if id(operation) not in candidates:
+            inner_model = inline_sub_models(operation, LayerSource(copy=False))
+            candidates[id(operation)] = (operation, read_graph(inner_model))
+        if not _inlinable_call(node, candidates[id(operation)][1]):
+            rejected.add(id(operation))
+    used: dict[str, object] = dict(operation_names(graph))
+    inlined: dict[int, Graph] = {}
+    for key, (operation, sub_graph) in candidates.items():
+        if key in rejected:
+            continue
+        inner = {node.operation.name: node.operation for node in sub_graph.nodes}
+        if all(used.get(name, op) in (op, operation) for name, op in inner.items()):
+            used.update(inner)
+            inlined[key] = sub_graph
+    return inlined
+
+
+def _inlinable_call(node: Node, sub_graph: Graph) -> bool:
+    """Whether replaying the sub-model's graph in place of this call changes nothing."""
+    args, kwargs = call_arguments(node)
+    context = call_context_args(node.operation)
+    implicit = implicit_mask_keys(node)
+    if len(args) != 1 or any(
+        key not in context and key not in implicit and not (key == "mask" and value is None)
+        for key, value in kwargs.items()
+    ):
+        return False
+    flat = _flat_model_inputs(args[0], sub_graph.model)
+    return flat is not None and all(
+        isinstance(x, KerasTensor) and same_input(x, t)
+        for x, t in zip(flat, sub_graph.inputs, strict=True)
+    )
+
+
+def _flat_model_inputs(value: Any, model: keras.Model) -> list[Any] | None:
+    """`value` flattened in the order of `model.inputs`, or None if structures differ."""
+    if isinstance(value, KerasTensor):
+        return [value] if len(model.inputs) == 1 else None
+    try:
+        keras.tree.assert_same_structure(value, structure_of(model, "input"))
+    except (ValueError, TypeError):
+        return None
+    return keras.tree.flatten(value)
+
+
+def _call_inlined(sub_graph: Graph, args: tuple, kwargs: dict, source: LayerSource) -> Any:
+    """Replays a sub-model's graph on the call's inputs, passing on call-context arguments.
+
+    Mirrors `Functional.call`: a context argument given to the sub-model (e.g.
+    `training=False`) overrides the one recorded on each inner layer that accepts it.
+    """
+    flat = _flat_model_inputs(args[0], sub_graph.model) or []
+    tensors = {id(t): x for t, x in zip(sub_graph.inputs, flat, strict=True)}
+    context = {key: value for key, value in kwargs.items() if key != "mask" and value is not None}
+
+    def call(node: Node, inner_args: tuple, inner_kwargs: dict) -> Any:
+        accepted = call_context_args(node.operation)
+        overrides = {key: value for key, value in context.items() if key in accepted}
+        return source(node.operation)(*inner_args, **{**inner_kwargs, **overrides})
+
+    retrace(sub_graph.nodes, tensors, call)
+    outputs = [tensors[id(t)] for t in sub_graph.outputs]
+    return outputs[0] if len(outputs) == 1 else outputs
 
 
 def _first_failed_call(layers: Sequence[keras.layers.Layer], counts: list[int]) -> int | None:
@@ -300,7 +429,7 @@ def _first_failed_call(layers: Sequence[keras.layers.Layer], counts: list[int]) 
     calls: Counter[int] = Counter()
     for index, layer in enumerate(layers):
         calls[id(layer)] += 1
-        if len(layer._inbound_nodes) - counts[index] < calls[id(layer)]:
+        if call_count(layer) - counts[index] < calls[id(layer)]:
             return index
     return None
 

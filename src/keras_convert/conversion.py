@@ -30,18 +30,25 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
-from keras.src.ops.node import Node
 
+from keras_convert._keras_api import source_operation
 from keras_convert._rebuild import (
     LayerSource,
     call_checked,
     functional_from_graph,
+    inline_sub_models,
     input_like,
     keep_model_flags,
+    retrace,
+    same_input,
     sequential_from_layers,
-    structure_of,
 )
-from keras_convert.errors import ConversionError, NotSequentialError, UnbuiltModelError
+from keras_convert.errors import (
+    ConversionError,
+    NotSequentialError,
+    UnbuiltModelError,
+    wrong_type,
+)
 from keras_convert.graph import (
     Graph,
     Segment,
@@ -49,11 +56,9 @@ from keras_convert.graph import (
     chain,
     check_supported,
     data_inputs,
-    implicit_mask_keys,
-    is_functional,
+    is_graph_model,
     operation_names,
     read_graph,
-    retrace,
     segments,
     source_name,
 )
@@ -88,6 +93,7 @@ def to_functional(
         A new Functional `keras.Model`, not compiled.
 
     Raises:
+        TypeError: `model` is not a `keras.Model`.
         UnbuiltModelError: `model` is an unbuilt Sequential model and `input_shape` is None.
         UnsupportedModelError: `model` is a subclassed model (no readable graph), or
             `copy=True` and a layer cannot be re-created from its config.
@@ -105,15 +111,14 @@ def to_functional(
     assert functional.layers[1] is model.layers[0]  # shared, since copy=False
     ```
     """
-    check_supported(model)
-    source = LayerSource(copy)
-    if isinstance(model, keras.Sequential) and not model.built:
-        result = _unbuilt_sequential_to_functional(model, input_shape, source)
-    else:
-        graph = read_graph(model)
-        _check_input_shape(graph, input_shape)
-        result = functional_from_graph(graph, call=source.caller(), name=model.name)
-    source.finish()
+    check_supported(model, "to_functional")
+    with LayerSource(copy) as source:
+        if isinstance(model, keras.Sequential) and not model.built:
+            result = _unbuilt_sequential_to_functional(model, input_shape, source)
+        else:
+            graph = read_graph(model)
+            _check_input_shape(graph, input_shape)
+            result = functional_from_graph(graph, call=source.caller(), name=model.name)
     keep_model_flags(model, result)
     return result
 
@@ -157,6 +162,7 @@ def to_sequential(
         Sequential model).
 
     Raises:
+        TypeError: `model` is not a `keras.Model`.
         NotSequentialError: the graph is not a chain (and `group_branches` is False), or
             the model has several inputs or outputs (always). The message names the
             first offending layer and why.
@@ -172,11 +178,11 @@ def to_sequential(
     assert [layer.name for layer in sequential.layers][-1] == "head"
     ```
     """
+    check_supported(model, "to_sequential")
     plan = _plan_sequential(model, flatten=flatten, group_branches=group_branches)
-    source = LayerSource(copy)
-    layers = [_materialize(step, source) for step in plan.steps]
-    result = sequential_from_layers(layers, plan.input, name=model.name)
-    source.finish()
+    with LayerSource(copy) as source:
+        layers = [_materialize(step, source) for step in plan.steps]
+        result = sequential_from_layers(layers, plan.input, name=model.name)
     keep_model_flags(model, result)
     return result
 
@@ -185,11 +191,14 @@ def is_sequential(model: keras.Model) -> bool:
     """Whether `to_sequential(model)` (without `group_branches`) would succeed.
 
     Args:
-        model: Any object; only Sequential models and Functional models whose graph is a
-            chain give True.
+        model: A keras.Model; only Sequential models and Functional models whose graph is
+            a chain give True (a subclassed model gives False).
 
     Returns:
         True if `model` can be converted to a Sequential model as it is.
+
+    Raises:
+        TypeError: `model` is not a `keras.Model`.
 
     Example:
 
@@ -200,6 +209,8 @@ def is_sequential(model: keras.Model) -> bool:
     assert not is_sequential(residual)
     ```
     """
+    if not isinstance(model, keras.Model):
+        raise wrong_type("is_sequential", "a keras.Model", model)
     try:
         _plan_sequential(model, flatten=True, group_branches=False)
     except ConversionError:
@@ -207,7 +218,7 @@ def is_sequential(model: keras.Model) -> bool:
     return True
 
 
-def flatten(model: keras.Model) -> keras.Model:
+def flatten(model: keras.Model, *, copy: bool = False) -> keras.Model:
     """Inlines nested sub-models into one level, keeping the outer API.
 
     A Sequential model stays Sequential: nested Sequential and linear Functional
@@ -219,16 +230,19 @@ def flatten(model: keras.Model) -> keras.Model:
     has another dtype or rank than the tensor it is called on) or would give two
     layers the same name. The result is named like `model`.
 
-    Like `copy=False` elsewhere, the result SHARES the original layers and weights.
-
     Args:
         model: A Sequential or Functional model.
+        copy: False: the result SHARES the original layers and weights (training one
+            trains the other). True: the result gets independent copies whose weights
+            are bitwise equal to the original's right after flattening.
 
     Returns:
         A new model of the same API, not compiled.
 
     Raises:
-        UnsupportedModelError: `model` is a subclassed model.
+        TypeError: `model` is not a `keras.Model`.
+        UnsupportedModelError: `model` is a subclassed model, or `copy=True` and a layer
+            cannot be re-created from its config.
 
     Example:
 
@@ -239,19 +253,11 @@ def flatten(model: keras.Model) -> keras.Model:
     assert len(flatten(model).layers) == 3  # input, dense, dense
     ```
     """
-    check_supported(model)
+    check_supported(model, "flatten")
     if isinstance(model, keras.Sequential):
-        return to_sequential(model, flatten=True)
-    graph = read_graph(model)
-    inlined = _inlined_sub_models(graph)
-
-    def call(node: Node, args: tuple, kwargs: dict) -> Any:
-        sub_graph = inlined.get(id(node.operation))
-        if sub_graph is None:
-            return node.operation(*args, **kwargs)
-        return _call_inlined(sub_graph, args, kwargs)
-
-    result = functional_from_graph(graph, call=call, name=model.name)
+        return to_sequential(model, flatten=True, copy=copy)
+    with LayerSource(copy) as source:
+        result = inline_sub_models(model, source)
     keep_model_flags(model, result)
     return result
 
@@ -276,7 +282,8 @@ class _Plan:
 
 
 def _plan_sequential(model: keras.Model, *, flatten: bool, group_branches: bool) -> _Plan:
-    check_supported(model)
+    if not is_graph_model(model):
+        check_supported(model, "to_sequential")
     if isinstance(model, keras.Sequential) and not model.built:
         steps: list[_Step] = list(model.layers)
         incoming: list[KerasTensor | None] = [None] * len(steps)
@@ -305,7 +312,7 @@ def _plan_sequential(model: keras.Model, *, flatten: bool, group_branches: bool)
             steps = [node.operation for node in nodes]
             incoming = [data_inputs(node)[0] for node in nodes]
     if flatten:
-        reserved = {template._keras_history.operation.name} if template is not None else set()
+        reserved = {source_operation(template).name} if template is not None else set()
         steps = _inline_nested(steps, incoming, reserved)
     return _Plan(template, steps)
 
@@ -363,19 +370,14 @@ def _expansion(step: _Step, incoming: KerasTensor | None) -> list[_Step] | None:
         return None
     if isinstance(step, keras.Sequential) and not step.built:
         return _plan_sequential(step, flatten=True, group_branches=False).steps
-    if not (isinstance(step, keras.Sequential) or is_functional(step)):
+    if not is_graph_model(step):
         return None
-    if incoming is None or len(step.inputs) != 1 or not _same_input(incoming, step.inputs[0]):
+    if incoming is None or len(step.inputs) != 1 or not same_input(incoming, step.inputs[0]):
         return None
     try:
         return _plan_sequential(step, flatten=True, group_branches=False).steps
     except ConversionError:
         return None
-
-
-def _same_input(tensor: KerasTensor, model_input: KerasTensor) -> bool:
-    """Whether calling a model on `tensor` passes it unchanged (no cast, no rank fix)."""
-    return tensor.dtype == model_input.dtype and len(tensor.shape) == len(model_input.shape)
 
 
 def _materialize(step: _Step, source: LayerSource) -> keras.layers.Layer:
@@ -434,77 +436,3 @@ def _standardize_shape(input_shape: Sequence[int | None]) -> tuple[int | None, .
             f"dimension; got {input_shape!r}"
         )
     return shape
-
-
-def _inlined_sub_models(graph: Graph) -> dict[int, Graph]:
-    """`id(sub-model)` -> graph of its flattened version, for each sub-model to inline."""
-    candidates: dict[int, tuple[keras.Model, Graph]] = {}
-    rejected: set[int] = set()
-    for node in graph.nodes:
-        operation = node.operation
-        if not (isinstance(operation, keras.Sequential) or is_functional(operation)):
-            continue
-        if id(operation) in rejected:
-            continue
-        if id(operation) not in candidates:
-            candidates[id(operation)] = (operation, read_graph(flatten(operation)))
-        if not _inlinable_call(node, candidates[id(operation)][1]):
-            rejected.add(id(operation))
-    used: dict[str, object] = dict(operation_names(graph))
-    inlined: dict[int, Graph] = {}
-    for key, (operation, sub_graph) in candidates.items():
-        if key in rejected:
-            continue
-        inner = {node.operation.name: node.operation for node in sub_graph.nodes}
-        if all(used.get(name, op) in (op, operation) for name, op in inner.items()):
-            used.update(inner)
-            inlined[key] = sub_graph
-    return inlined
-
-
-def _inlinable_call(node: Node, sub_graph: Graph) -> bool:
-    """Whether replaying the sub-model's graph in place of this call changes nothing."""
-    args, kwargs = node.arguments.args, node.arguments.kwargs
-    context = getattr(node.operation, "_call_context_args", ())
-    implicit = implicit_mask_keys(node)
-    if len(args) != 1 or any(
-        key not in context and key not in implicit and not (key == "mask" and value is None)
-        for key, value in kwargs.items()
-    ):
-        return False
-    flat = _flat_model_inputs(args[0], sub_graph.model)
-    return flat is not None and all(
-        isinstance(x, KerasTensor) and _same_input(x, t)
-        for x, t in zip(flat, sub_graph.inputs, strict=True)
-    )
-
-
-def _flat_model_inputs(value: Any, model: keras.Model) -> list[Any] | None:
-    """`value` flattened in the order of `model.inputs`, or None if structures differ."""
-    if isinstance(value, KerasTensor):
-        return [value] if len(model.inputs) == 1 else None
-    try:
-        keras.tree.assert_same_structure(value, structure_of(model, "input"))
-    except (ValueError, TypeError):
-        return None
-    return keras.tree.flatten(value)
-
-
-def _call_inlined(sub_graph: Graph, args: tuple, kwargs: dict) -> Any:
-    """Replays a sub-model's graph on the call's inputs, passing on call-context arguments.
-
-    Mirrors `Functional.call`: a context argument given to the sub-model (e.g.
-    `training=False`) overrides the one recorded on each inner layer that accepts it.
-    """
-    flat = _flat_model_inputs(args[0], sub_graph.model) or []
-    tensors = {id(t): x for t, x in zip(sub_graph.inputs, flat, strict=True)}
-    context = {key: value for key, value in kwargs.items() if key != "mask" and value is not None}
-
-    def call(node: Node, inner_args: tuple, inner_kwargs: dict) -> Any:
-        accepted = getattr(node.operation, "_call_context_args", ())
-        overrides = {key: value for key, value in context.items() if key in accepted}
-        return node.operation(*inner_args, **{**inner_kwargs, **overrides})
-
-    retrace(sub_graph.nodes, tensors, call)
-    outputs = [tensors[id(t)] for t in sub_graph.outputs]
-    return outputs[0] if len(outputs) == 1 else outputs

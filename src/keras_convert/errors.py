@@ -5,9 +5,14 @@ Every conversion or editing problem raises a subclass of `ConversionError` (itse
 reads like a diagnosis rather than a traceback from deep inside Keras.
 `NotEquivalentError` is different: it is an `AssertionError`, raised by
 `assert_equivalent`, so that test frameworks report it as a failed assertion.
+An argument of the wrong kind (a path instead of a model, say) raises `TypeError` with a
+message that says what was received (`wrong_type`).
 """
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 __all__ = [
     "ConversionError",
@@ -97,3 +102,43 @@ class NotEquivalentError(AssertionError):
         super().__init__(message)
         self.max_abs_diff = max_abs_diff
         self.output_index = output_index
+
+
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def wrong_type(function: str, expected: str, received: object) -> TypeError:
+    """A `TypeError` saying what `function` expected and what it received instead."""
+    text = repr(received)
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    return TypeError(
+        f"{function}() expects {expected}; received a {type(received).__name__}: {shown}"
+    )
+
+
+def keras_reason(error: Exception) -> str:
+    """The informative line of a Keras error message (without its call-site preamble)."""
+    lines = [_ANSI_ESCAPE.sub("", line).strip() for line in str(error).splitlines()]
+    for line in lines:
+        if line and not line.startswith("Exception encountered when calling"):
+            return line
+    return type(error).__name__
+
+
+def shape_error(
+    name: str, received: Any, built_shape: Any, error: Exception
+) -> IncompatibleShapeError:
+    """An `IncompatibleShapeError` for layer `name`; raise it `from` Keras's `error`."""
+    reason = keras_reason(error)
+    if built_shape is not None and built_shape != received:
+        message = (
+            f"layer '{name}' was built for input shape {built_shape} but now receives "
+            f"{received}; insert a layer that restores the shape, or change the shape and "
+            f"'{name}' in one step: replace_layer(model, '{name}', "
+            f"keras.Sequential([new_layer, new_{name}])), then flatten(). Keras says: {reason}"
+        )
+    else:
+        message = f"layer '{name}' cannot take input shape {received}. Keras says: {reason}"
+    return IncompatibleShapeError(
+        message, layer_name=name, built_shape=built_shape, received_shape=received
+    )

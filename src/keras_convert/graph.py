@@ -9,22 +9,31 @@ nodes, never `model.layers`, and nothing is ever silently dropped.
 from __future__ import annotations
 
 import bisect
+import inspect
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
-from keras.src.models.functional import Functional
-from keras.src.ops.node import Node
-from keras.src.ops.operation import Operation
 
+from keras_convert._keras_api import (
+    attached_mask,
+    call_arguments,
+    call_context_args,
+    is_functional,
+    producer,
+    source_operation,
+)
 from keras_convert.errors import (
     ConversionError,
     NotSequentialError,
     UnbuiltModelError,
     UnsupportedModelError,
+    wrong_type,
 )
+
+if TYPE_CHECKING:
+    from keras_convert._keras_api import Node
 
 KerasTensor = keras.KerasTensor
 
@@ -51,28 +60,32 @@ class Graph:
     calls: Counter[int] = field(default_factory=Counter)
 
 
-def is_functional(model: object) -> bool:
-    """Whether `model` is a Functional model (a graph of layer calls).
+def is_graph_model(obj: object) -> bool:
+    """Whether `obj` is a Sequential or a Functional model (not a subclassed one)."""
+    return isinstance(obj, keras.Sequential) or is_functional(obj)
 
-    `keras.Sequential` is not a Functional subclass in Keras 3, so this is False for it.
+
+def check_supported(model: object, function: str) -> None:
+    """Raises unless `model` is a Sequential or Functional model.
+
+    Args:
+        model: What the caller received.
+        function: The public function's name, for the message.
+
+    Raises:
+        TypeError: `model` is not a `keras.Model` at all.
+        UnsupportedModelError: `model` is a subclassed `keras.Model`.
     """
-    return isinstance(model, Functional)
-
-
-def check_supported(model: object) -> None:
-    """Raises `UnsupportedModelError` unless `model` is a Sequential or Functional model."""
-    if isinstance(model, keras.Sequential) or is_functional(model):
+    if is_graph_model(model):
         return
-    if isinstance(model, keras.Model):
-        cls = type(model).__name__
-        raise UnsupportedModelError(
-            f"model '{model.name}' is a subclassed keras.Model ({cls}): its computation is "
-            "Python code in call(), not a graph of layers, so it cannot be converted. "
-            "Rebuild it with the Functional API, or wrap it as a single layer: "
-            "inputs = keras.Input(shape=...); keras.Model(inputs, model(inputs))"
-        )
+    if not isinstance(model, keras.Model):
+        raise wrong_type(function, "a keras.Model (Sequential or Functional)", model)
+    cls = type(model).__name__
     raise UnsupportedModelError(
-        f"expected a keras.Sequential or Functional keras.Model, got {type(model).__name__}"
+        f"model '{model.name}' is a subclassed keras.Model ({cls}): its computation is "
+        "Python code in call(), not a graph of layers, so it cannot be converted. "
+        "Rebuild it with the Functional API, or wrap it as a single layer: "
+        "inputs = keras.Input(shape=...); keras.Model(inputs, model(inputs))"
     )
 
 
@@ -86,10 +99,11 @@ def read_graph(model: keras.Model) -> Graph:
         The model's `Graph`.
 
     Raises:
-        UnsupportedModelError: `model` is a subclassed model (or not a model).
+        UnsupportedModelError: `model` is a subclassed model.
         UnbuiltModelError: `model` is a Sequential model that is not built.
     """
-    check_supported(model)
+    if not is_graph_model(model):
+        check_supported(model, "read_graph")
     if isinstance(model, keras.Sequential) and not model.built:
         raise UnbuiltModelError(
             f"Sequential model '{model.name}' is not built, so it has no graph yet. "
@@ -118,18 +132,16 @@ def implicit_mask_keys(node: Node) -> frozenset[str]:
     `keras.ops` calls that computed the mask. Calling the layer again on an equally
     masked tensor recomputes the same arguments, so they are not real extra inputs.
     """
-    kwargs = node.arguments.kwargs
+    args, kwargs = call_arguments(node)
     candidates = [key for key in kwargs if key == "mask" or key.endswith("_mask")]
     if not candidates:
         return frozenset()
-    data = keras.tree.flatten(
-        (node.arguments.args, {k: v for k, v in kwargs.items() if k not in candidates})
-    )
+    data = keras.tree.flatten((args, {k: v for k, v in kwargs.items() if k not in candidates}))
     attached = {
         id(mask)
         for tensor in data
         if isinstance(tensor, KerasTensor)
-        for mask in keras.tree.flatten(getattr(tensor, "_keras_mask", None))
+        for mask in keras.tree.flatten(attached_mask(tensor))
         if isinstance(mask, KerasTensor)
     }
     implicit = set()
@@ -142,25 +154,17 @@ def implicit_mask_keys(node: Node) -> frozenset[str]:
 
 def data_inputs(node: Node) -> list[KerasTensor]:
     """The tensors a call consumes, without the masks Keras passes on implicitly."""
-    kwargs = node.arguments.kwargs
+    args, kwargs = call_arguments(node)
     implicit = implicit_mask_keys(node) if kwargs else frozenset()
     if not implicit:
         return node.input_tensors
     explicit = {key: value for key, value in kwargs.items() if key not in implicit}
-    return [
-        t for t in keras.tree.flatten((node.arguments.args, explicit)) if isinstance(t, KerasTensor)
-    ]
-
-
-def producer(tensor: KerasTensor) -> Node:
-    """The node (call event) that produced `tensor`."""
-    operation, node_index, _ = tensor._keras_history
-    return operation._inbound_nodes[node_index]
+    return [t for t in keras.tree.flatten((args, explicit)) if isinstance(t, KerasTensor)]
 
 
 def source_name(tensor: KerasTensor) -> str:
     """Name of the layer (or input) that produced `tensor`."""
-    return tensor._keras_history.operation.name
+    return source_operation(tensor).name
 
 
 def chain(graph: Graph) -> list[Node]:
@@ -228,7 +232,7 @@ def call_problem(graph: Graph, node: Node) -> str | None:
             f"layer '{name}' is called {count} times (shared layer; a Sequential calls "
             "each layer once)"
         )
-    args = node.arguments.args
+    args, _ = call_arguments(node)
     if args and not isinstance(args[0], KerasTensor):
         return (
             f"layer '{name}' receives its input inside a {type(args[0]).__name__}; "
@@ -255,7 +259,7 @@ def extra_arguments(node: Node) -> str:
     records that default (for example `training=False` on every `Dropout` call), and a
     Sequential model resolves them in exactly the same way.
     """
-    args, kwargs = node.arguments.args, node.arguments.kwargs
+    args, kwargs = call_arguments(node)
     implicit = implicit_mask_keys(node) if kwargs else frozenset()
     extra = {
         key: value
@@ -270,15 +274,15 @@ def extra_arguments(node: Node) -> str:
     return " ".join(parts)
 
 
-def _is_default(operation: Operation, key: str, value: Any) -> bool:
+def _is_default(operation: keras.Operation, key: str, value: Any) -> bool:
     """Whether passing `key=value` is the same as not passing it at all."""
     if key == "mask":
         return value is None
-    if key not in getattr(operation, "_call_context_args", ()):
+    if key not in call_context_args(operation):
         return False
     if value is None:
         return True
-    parameter = operation._call_signature.parameters.get(key)
+    parameter = inspect.signature(operation.call).parameters.get(key)
     return parameter is not None and parameter.default is value
 
 
@@ -394,39 +398,9 @@ def segments(graph: Graph) -> list[Segment]:
     return result
 
 
-def retrace(
-    nodes: Sequence[Node],
-    tensors: dict[int, Any],
-    call: Callable[[Node, tuple, dict], Any],
-) -> None:
-    """Replays `nodes` on new tensors, like `keras.Function` does, keeping call arguments.
-
-    Masks that Keras passed on implicitly are not replayed: Keras recomputes them from
-    the new tensors (see `implicit_mask_keys`).
-
-    Args:
-        nodes: Call events in topological order.
-        tensors: `id(old tensor)` -> new tensor; must hold the graph's inputs. Updated in
-            place with the new output of every node.
-        call: `call(node, args, kwargs)` performs the call (typically
-            `operation(*args, **kwargs)`) and returns its outputs.
-    """
-    for node in nodes:
-        args, kwargs = node.arguments.fill_in(tensors)
-        if kwargs:
-            implicit = implicit_mask_keys(node)
-            kwargs = {key: value for key, value in kwargs.items() if key not in implicit}
-        outputs = call(node, args, kwargs)
-        if len(node.outputs) == 1:
-            tensors[id(node.outputs[0])] = outputs
-        else:
-            for old, new in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
-                tensors[id(old)] = new
-
-
-def operation_names(graph: Graph) -> dict[str, Operation]:
+def operation_names(graph: Graph) -> dict[str, keras.Operation]:
     """Name -> operation for every operation the graph calls, input layers included."""
-    names = {t._keras_history.operation.name: t._keras_history.operation for t in graph.inputs}
+    names = {source_name(t): source_operation(t) for t in graph.inputs}
     for node in graph.nodes:
         names[node.operation.name] = node.operation
     return names
@@ -506,13 +480,13 @@ def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) ->
 
 
 def _producer_checked(tensor: KerasTensor) -> Node:
-    history = getattr(tensor, "_keras_history", None)
-    if history is None or history.operation is None:
+    operation = source_operation(tensor)
+    if operation is None:
         raise ConversionError(f"tensor '{tensor.name}' is not connected to the model's inputs")
     node = producer(tensor)
     if node.is_input:
         raise ConversionError(
-            f"tensor '{tensor.name}' comes from input '{history.operation.name}', which is "
+            f"tensor '{tensor.name}' comes from input '{operation.name}', which is "
             "not one of the model's inputs"
         )
     return node

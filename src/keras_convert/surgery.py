@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import keras
-from keras.src.ops.node import Node
-from keras.src.ops.operation import Operation
 
+from keras_convert._keras_api import call_arguments, call_context_args, source_operation
 from keras_convert._rebuild import (
     LayerSource,
     call_checked,
@@ -37,14 +36,22 @@ from keras_convert._rebuild import (
     node_input_shape,
     sequential_from_layers,
 )
-from keras_convert.errors import ConversionError, IncompatibleShapeError, LayerNotFoundError
+from keras_convert.errors import (
+    ConversionError,
+    IncompatibleShapeError,
+    LayerNotFoundError,
+    wrong_type,
+)
 from keras_convert.graph import (
     check_supported,
     data_inputs,
-    is_functional,
+    is_graph_model,
     operation_names,
     read_graph,
 )
+
+if TYPE_CHECKING:
+    from keras_convert._keras_api import Node
 
 __all__ = ["insert_layer", "remove_layer", "replace_layer"]
 
@@ -53,22 +60,22 @@ _Edit = Literal["after", "before", "remove", "replace"]
 
 def insert_layer(
     model: keras.Model,
-    layer: keras.layers.Layer,
+    new_layer: keras.layers.Layer,
     *,
     after: str | None = None,
     before: str | None = None,
     copy: bool = False,
 ) -> keras.Model:
-    """Returns a new model with `layer` inserted after or before the named layer.
+    """Returns a new model with `new_layer` inserted after or before the named layer.
 
-    With `after=name`, `layer` is applied to the output of `name`, and everything that
-    consumed that output (every branch) now consumes `layer`'s output; `after` may also
-    name an input of the model. With `before=name`, `layer` is applied to the input of
+    With `after=name`, `new_layer` is applied to the output of `name`, and everything that
+    consumed that output (every branch) now consumes `new_layer`'s output; `after` may also
+    name an input of the model. With `before=name`, `new_layer` is applied to the input of
     `name` only.
 
     Args:
         model: A Sequential or Functional model.
-        layer: The layer to insert (used as is; unbuilt, or built for the right shape).
+        new_layer: The layer to insert (used as is; unbuilt, or built for the right shape).
         after: Name of the layer (or input) after which to insert.
         before: Name of the layer before which to insert. Give exactly one of the two.
         copy: False: the new model SHARES the untouched layers and weights with `model`.
@@ -78,13 +85,14 @@ def insert_layer(
         A new model of the same API as `model` (Sequential or Functional), not compiled.
 
     Raises:
+        TypeError: `model` is not a `keras.Model`, or `new_layer` is not a Layer.
         LayerNotFoundError: no layer of `model` has that name (the message lists close
             names).
         IncompatibleShapeError: a layer built for another shape would receive the new
             shape.
         ConversionError: both or neither of `after`/`before`; `before` names a layer that
             takes several tensors; `after` names a layer that returns several tensors; or
-            `layer`'s name is already used in the model.
+            `new_layer`'s name is already used in the model.
 
     Example:
 
@@ -102,10 +110,11 @@ def insert_layer(
             f"insert_layer needs exactly one of after= or before=; got after={after!r}, "
             f"before={before!r}"
         )
+    _check_layer(new_layer, "insert_layer")
     if after is not None:
-        return _edit(model, after, "after", layer, copy)
+        return _edit(model, after, "after", new_layer, copy, "insert_layer")
     assert before is not None
-    return _edit(model, before, "before", layer, copy)
+    return _edit(model, before, "before", new_layer, copy, "insert_layer")
 
 
 def remove_layer(model: keras.Model, name: str, *, copy: bool = False) -> keras.Model:
@@ -125,6 +134,7 @@ def remove_layer(model: keras.Model, name: str, *, copy: bool = False) -> keras.
         A new model of the same API as `model`, not compiled.
 
     Raises:
+        TypeError: `model` is not a `keras.Model`.
         LayerNotFoundError: no layer of `model` has that name.
         IncompatibleShapeError: a following layer is built for another shape.
         IncompatibleShapeError: (Functional model) the layer changes the shape.
@@ -141,7 +151,7 @@ def remove_layer(model: keras.Model, name: str, *, copy: bool = False) -> keras.
     assert [l.name for l in remove_layer(model, "drop").layers] == ["hidden", "head"]
     ```
     """
-    return _edit(model, name, "remove", None, copy)
+    return _edit(model, name, "remove", None, copy, "remove_layer")
 
 
 def replace_layer(
@@ -167,6 +177,7 @@ def replace_layer(
         A new model of the same API as `model`, not compiled.
 
     Raises:
+        TypeError: `model` is not a `keras.Model`, or `new_layer` is not a Layer.
         LayerNotFoundError: no layer of `model` has that name.
         IncompatibleShapeError: `new_layer`, or a following layer built for another shape,
             cannot take the tensor it receives.
@@ -183,7 +194,8 @@ def replace_layer(
     assert swapped.layers[0] is model.layers[0]  # untouched layers are shared
     ```
     """
-    return _edit(model, name, "replace", new_layer, copy)
+    _check_layer(new_layer, "replace_layer")
+    return _edit(model, name, "replace", new_layer, copy, "replace_layer")
 
 
 def _edit(
@@ -192,14 +204,19 @@ def _edit(
     edit: _Edit,
     new_layer: keras.layers.Layer | None,
     copy: bool,
+    function: str,
 ) -> keras.Model:
-    check_supported(model)
-    if isinstance(model, keras.Sequential):
-        result = _edit_sequential(model, name, edit, new_layer, LayerSource(copy))
-    else:
-        result = _edit_functional(model, name, edit, new_layer, LayerSource(copy))
+    check_supported(model, function)
+    rebuild = _edit_sequential if isinstance(model, keras.Sequential) else _edit_functional
+    with LayerSource(copy) as source:
+        result = rebuild(model, name, edit, new_layer, source)
     keep_model_flags(model, result)
     return result
+
+
+def _check_layer(new_layer: object, function: str) -> None:
+    if not isinstance(new_layer, keras.layers.Layer):
+        raise wrong_type(function, "a keras.layers.Layer as new_layer", new_layer)
 
 
 def _edit_sequential(
@@ -210,7 +227,7 @@ def _edit_sequential(
     source: LayerSource,
 ) -> keras.Sequential:
     graph = read_graph(model) if model.built else None
-    input_name = graph.inputs[0]._keras_history.operation.name if graph else None
+    input_name = source_operation(graph.inputs[0]).name if graph else None
     names = [layer.name for layer in model.layers]
     if name == input_name and edit != "after":
         raise _input_error(model, name, edit)
@@ -237,11 +254,9 @@ def _edit_sequential(
         if graph
         else None
     )
-    result = sequential_from_layers(
+    return sequential_from_layers(
         layers, graph.inputs[0] if graph else None, name=model.name, built_shapes=built_shapes
     )
-    source.finish()
-    return result
 
 
 def _edit_functional(
@@ -257,7 +272,7 @@ def _edit_functional(
     if target is None:
         raise _not_found(model, name, list(operations))
     input_index = next(
-        (i for i, t in enumerate(graph.inputs) if t._keras_history.operation is target), None
+        (i for i, t in enumerate(graph.inputs) if source_operation(t) is target), None
     )
     if input_index is not None and edit != "after":
         raise _input_error(model, name, edit)
@@ -288,15 +303,11 @@ def _edit_functional(
         y = call_checked(source(operation), args, kwargs, built_shape)
         return call_checked(new_layer, (y,), {}, _built_shape(new_layer))
 
-    result = functional_from_graph(
-        graph, call=call, name=model.name, inputs=inputs, tensors=tensors
-    )
-    source.finish()
-    return result
+    return functional_from_graph(graph, call=call, name=model.name, inputs=inputs, tensors=tensors)
 
 
 def _arguments_accepted(
-    new_layer: keras.layers.Layer, old: Operation, kwargs: dict[str, Any]
+    new_layer: keras.layers.Layer, old: keras.Operation, kwargs: dict[str, Any]
 ) -> dict[str, Any]:
     """The recorded call arguments of `old` that `new_layer` can take.
 
@@ -306,7 +317,7 @@ def _arguments_accepted(
     parameters = inspect.signature(new_layer.call).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return kwargs
-    context = getattr(new_layer, "_call_context_args", {"training"})
+    context = call_context_args(new_layer)
     accepted = {}
     for key, value in kwargs.items():
         if key in parameters or key in context:
@@ -322,7 +333,7 @@ def _arguments_accepted(
 def _check_node(model: keras.Model, node: Node, edit: _Edit) -> None:
     """Raises if the edit cannot apply to this call of the target layer."""
     name = node.operation.name
-    args = node.arguments.args
+    args, _ = call_arguments(node)
     tensors = data_inputs(node)
     single_input = len(tensors) == 1 and bool(args) and args[0] is tensors[0]
     if edit in ("before", "remove") and not single_input:
@@ -359,10 +370,6 @@ def _check_new_name(
 ) -> None:
     if new_layer is None:
         return
-    if not isinstance(new_layer, keras.layers.Layer):
-        raise ConversionError(
-            f"expected a keras.layers.Layer to insert, got {type(new_layer).__name__}"
-        )
     freed = {target} if edit == "replace" else set()
     if new_layer.name in names - freed:
         raise ConversionError(
@@ -371,7 +378,7 @@ def _check_new_name(
         )
 
 
-def _built_shape(layer: Operation) -> Any:
+def _built_shape(layer: keras.Operation) -> Any:
     """The input shape a layer was built for, if known."""
     if isinstance(layer, keras.layers.Layer) and layer.built:
         config = layer.get_build_config() or {}
@@ -414,7 +421,7 @@ def _not_found(model: keras.Model, name: str, names: list[str]) -> LayerNotFound
 def _nested_owner(model: keras.Model, name: str) -> str | None:
     """Name of the nested sub-model (at any depth) that holds a layer named `name`."""
     for layer in model.layers:
-        if isinstance(layer, keras.Sequential) or is_functional(layer):
+        if is_graph_model(layer):
             if any(inner.name == name for inner in layer.layers):
                 return layer.name
             owner = _nested_owner(layer, name)

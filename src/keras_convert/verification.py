@@ -7,8 +7,15 @@ from typing import Any
 import keras
 import numpy as np
 
-from keras_convert._rebuild import keras_reason, structure_of
-from keras_convert.errors import ConversionError, NotEquivalentError, UnbuiltModelError
+from keras_convert._keras_api import source_operation
+from keras_convert._rebuild import structure_of
+from keras_convert.errors import (
+    ConversionError,
+    NotEquivalentError,
+    UnbuiltModelError,
+    keras_reason,
+    wrong_type,
+)
 
 __all__ = ["assert_equivalent"]
 
@@ -53,6 +60,7 @@ def assert_equivalent(
             tolerance.
         UnbuiltModelError: `x` is None and `a` has no known input shape.
         ConversionError: `x` is None and an input's dtype cannot be generated (strings).
+        TypeError: `a` or `b` is not a `keras.Model`.
 
     Example:
 
@@ -61,6 +69,9 @@ def assert_equivalent(
     assert_equivalent(model, to_functional(model))
     ```
     """
+    for model in (a, b):
+        if not isinstance(model, keras.Model):
+            raise wrong_type("assert_equivalent", "two keras.Model objects", model)
     if x is None:
         _check_same_signature(a, b)
         flat = _sample_inputs(a)
@@ -191,7 +202,7 @@ def _call(model: keras.Model, x: Any, which: str) -> list[np.ndarray]:
 
 def _output_name(model: keras.Model, index: int) -> str:
     try:
-        return model.outputs[index]._keras_history.operation.name
+        return source_operation(model.outputs[index]).name
     except (AttributeError, IndexError):
         return f"#{index}"
 

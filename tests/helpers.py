@@ -1,0 +1,64 @@
+"""Helpers shared by the test modules (plain functions; conftest.py wraps some as fixtures)."""
+
+import inspect
+import re
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import keras_convert
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def names(model: keras.Model) -> list[str]:
+    """The names of `model.layers`, in order."""
+    return [layer.name for layer in model.layers]
+
+
+def sample_input(model: keras.Model, batch: int = 2, seed: int = 0) -> np.ndarray:
+    """Seeded standard-normal float32 values for a single-input model."""
+    shape = (batch, *model.input_shape[1:])
+    return np.random.default_rng(seed).standard_normal(shape).astype("float32")
+
+
+def randomize(model: keras.Model, seed: int = 1) -> keras.Model:
+    """Gives every weight non-trivial values (variances stay positive), in place."""
+    rng = np.random.default_rng(seed)
+    for weight in model.weights:
+        values = rng.standard_normal(tuple(weight.shape)) * 0.5
+        if "variance" in weight.path:
+            values = np.abs(values) + 0.5
+        weight.assign(values.astype(weight.dtype))
+    return model
+
+
+def assert_same_weights(a: keras.Model, b: keras.Model) -> None:
+    """Same number of weights, same shapes, bitwise-equal values, in order."""
+    weights_a, weights_b = a.weights, b.weights
+    assert len(weights_a) == len(weights_b)
+    for wa, wb in zip(weights_a, weights_b, strict=True):
+        assert np.array_equal(np.asarray(wa.numpy()), np.asarray(wb.numpy())), wa.path
+
+
+def leaf_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
+    """Every layer that is neither a model nor an input, by name, inside nested models too."""
+    found = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found.update(leaf_layers(layer))
+        elif not isinstance(layer, keras.layers.InputLayer):
+            found[layer.name] = layer
+    return found
+
+
+def run_examples(*objects) -> int:
+    """Runs the ```python examples of the objects' docstrings; returns how many ran."""
+    namespace = {name: getattr(keras_convert, name) for name in keras_convert.__all__}
+    count = 0
+    for obj in objects:
+        for block in re.findall(r"```python\n(.*?)```", inspect.getdoc(obj) or "", re.S):
+            exec(block, {"keras": keras, **namespace})
+            count += 1
+    return count
