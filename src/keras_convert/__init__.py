@@ -8,20 +8,30 @@ without changing what they compute: when a conversion cannot be exact, a typed e
 By default (`copy=False`) a converted or edited model SHARES its layers and weights with
 the original: training one trains the other. Pass `copy=True` for independent layers with
 bitwise-equal weights.
+
+The command line, `keras-convert` (or `python -m keras_convert`), inspects and converts
+model files. The names below are imported on first use, so that the command line can quiet
+TensorFlow before Keras is imported.
 """
 
-from keras_convert.conversion import flatten, is_sequential, to_functional, to_sequential
-from keras_convert.errors import (
-    ConversionError,
-    IncompatibleShapeError,
-    LayerNotFoundError,
-    NotEquivalentError,
-    NotSequentialError,
-    UnbuiltModelError,
-    UnsupportedModelError,
-)
-from keras_convert.surgery import insert_layer, remove_layer, replace_layer
-from keras_convert.verification import assert_equivalent
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keras_convert.conversion import flatten, is_sequential, to_functional, to_sequential
+    from keras_convert.errors import (
+        ConversionError,
+        IncompatibleShapeError,
+        LayerNotFoundError,
+        NotEquivalentError,
+        NotSequentialError,
+        UnbuiltModelError,
+        UnsupportedModelError,
+    )
+    from keras_convert.surgery import insert_layer, remove_layer, replace_layer
+    from keras_convert.verification import assert_equivalent
 
 __all__ = [
     "ConversionError",
@@ -40,3 +50,23 @@ __all__ = [
     "to_functional",
     "to_sequential",
 ]
+_MODULE_OF = {
+    **dict.fromkeys(["flatten", "is_sequential", "to_functional", "to_sequential"], "conversion"),
+    **dict.fromkeys([name for name in __all__ if name.endswith("Error")], "errors"),
+    **dict.fromkeys(["insert_layer", "remove_layer", "replace_layer"], "surgery"),
+    "assert_equivalent": "verification",
+}
+__version__ = "0.2.0"
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keras_convert' has no attribute '{name}'")
+    value = getattr(importlib.import_module(f"keras_convert.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

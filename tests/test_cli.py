@@ -1,0 +1,258 @@
+"""The `keras-convert` command line, run as a subprocess on model files the tests write."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+from keras_convert import cli
+from keras_convert.errors import NotEquivalentError
+from tests.helpers import sample_input
+
+MODULE = """
+import keras
+
+
+@keras.saving.register_keras_serializable(package="cli_test")
+class Twice(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(2, name="dense")
+
+    def call(self, x):
+        return self.dense(x) * 2.0
+"""
+
+
+def run(*arguments, cwd):
+    """`python -m keras_convert ARGUMENTS` in `cwd`: (exit code, stdout, stderr)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "keras_convert", *arguments],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return completed.returncode, completed.stdout, completed.stderr
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A folder with a Sequential, a branched and a two-output model, a legacy .h5,
+    a Lambda model, a subclassed model (and the module defining it) and a non-model."""
+    folder = tmp_path_factory.mktemp("models")
+    keras.utils.set_random_seed(0)
+    keras.Sequential(
+        [
+            keras.Input((4,), name="features"),
+            layers.Dense(3, name="hidden"),
+            layers.Dense(2, name="head"),
+        ],
+        name="mlp",
+    ).save(folder / "mlp.keras")
+    inputs = keras.Input((4,), name="x")
+    a = layers.Dense(4, name="a")(inputs)
+    merged = layers.Add(name="add")([a, layers.Dense(4, name="b")(a)])
+    keras.Model(inputs, layers.Dense(2, name="head")(merged), name="residual").save(
+        folder / "residual.keras"
+    )
+    keras.Model(inputs, [a, merged], name="two_heads").save(folder / "two_heads.keras")
+    keras.Sequential([keras.Input((4,)), layers.Dense(2, name="d")], name="legacy").save(
+        folder / "legacy.h5"
+    )
+    keras.Sequential(
+        [keras.Input((4,)), layers.Lambda(lambda t: t * 2.0, name="double")], name="lam"
+    ).save(folder / "lambda.keras")
+    (folder / "custom_models.py").write_text(MODULE, encoding="utf-8")
+    (folder / "not_a_model.keras").write_text("hello", encoding="utf-8")
+    return folder
+
+
+def one_line(stderr):
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def test_help_lists_the_commands_and_the_exit_codes(files):
+    code, out, _ = run("--help", cwd=files)
+    assert code == 0
+    assert "inspect" in out and "convert" in out
+    for number, meaning in cli.EXIT_CODES.items():
+        assert f"{number}  {meaning}" in out
+
+
+def test_inspect_a_sequential_model(files):
+    code, out, err = run("inspect", "mlp.keras", cwd=files)
+    assert code == 0 and err == ""
+    assert "api:         Sequential (model 'mlp')" in out
+    assert "layers:      2" in out
+    assert "parameters:  23 (23 trainable)" in out
+    assert "inputs:      features (None, 4) float32" in out
+    assert "outputs:     head (None, 2) float32" in out
+    assert "sequential:  yes" in out
+
+
+def test_inspect_a_branched_model_says_where_and_which_flag_works(files):
+    code, out, _ = run("inspect", "residual.keras", cwd=files)
+    assert code == 0
+    verdict = next(line for line in out.splitlines() if line.startswith("sequential:"))
+    assert "no: the output of layer 'a' feeds 2 layers" in verdict
+    assert "merges again at layer 'add'" in verdict
+    assert "--group-branches converts it to 3 steps (1 of them Functional blocks)" in verdict
+
+
+def test_inspect_a_two_output_model_says_to_keep_it_functional(files):
+    code, out, _ = run("inspect", "two_heads.keras", cwd=files)
+    assert code == 0
+    assert "has 2 outputs" in out and "keep it Functional" in out
+
+
+def test_inspect_a_subclassed_model_registered_by_an_imported_module(files):
+    keras.utils.set_random_seed(0)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import custom_models, numpy as np\n"
+            "m = custom_models.Twice(name='twice'); m(np.ones((1, 4)))\n"
+            "m.save('twice.keras')",
+        ],
+        cwd=files,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": "."},
+    )
+    code, out, _ = run("inspect", "twice.keras", "--import", "custom_models.py", cwd=files)
+    assert code == 0
+    assert "api:         subclassed (Twice, model 'twice')" in out
+    code, _, err = run("inspect", "twice.keras", cwd=files)
+    assert code == 3 and "cannot load 'twice.keras'" in one_line(err)
+
+
+def test_convert_sequential_to_functional_writes_an_equivalent_file(files):
+    code, out, err = run(
+        "convert", "mlp.keras", "--to", "functional", "-o", "mlp_f.keras", cwd=files
+    )
+    assert code == 0 and err == ""
+    assert out.startswith("wrote mlp_f.keras: Functional model 'mlp'")
+    original = keras.saving.load_model(files / "mlp.keras")
+    converted = keras.saving.load_model(files / "mlp_f.keras")
+    assert not isinstance(converted, keras.Sequential)
+    x = sample_input(original)
+    np.testing.assert_array_equal(original.predict(x, verbose=0), converted.predict(x, verbose=0))
+
+
+def test_convert_a_legacy_h5_file(files):
+    code, out, _ = run(
+        "convert", "legacy.h5", "--to", "functional", "-o", "legacy.keras", cwd=files
+    )
+    assert code == 0 and "equivalent to legacy.h5" in out
+
+
+def test_a_branched_model_fails_in_one_line_then_converts_with_the_flag(files):
+    code, _, err = run(
+        "convert", "residual.keras", "--to", "sequential", "-o", "r.keras", cwd=files
+    )
+    line = one_line(err)
+    assert code == 1
+    assert "NotSequentialError: the output of layer 'a' feeds 2 layers" in line
+    assert "--group-branches" in line
+    assert not (files / "r.keras").exists()
+    code, out, _ = run(
+        "convert",
+        "residual.keras",
+        "--to",
+        "sequential",
+        "--group-branches",
+        "-o",
+        "r.keras",
+        cwd=files,
+    )
+    assert code == 0 and "Sequential model 'residual'" in out
+    assert [layer.name for layer in keras.saving.load_model(files / "r.keras").layers] == [
+        "a",
+        "block_b_to_add",
+        "head",
+    ]
+
+
+def test_an_existing_output_is_kept_without_force(files):
+    target = files / "taken.keras"
+    target.write_text("keep me", encoding="utf-8")
+    code, _, err = run("convert", "mlp.keras", "--to", "functional", "-o", "taken.keras", cwd=files)
+    assert code == 4 and "pass --force" in one_line(err)
+    assert target.read_text(encoding="utf-8") == "keep me"
+    code, _, _ = run(
+        "convert", "mlp.keras", "--to", "functional", "-o", "taken.keras", "--force", cwd=files
+    )
+    assert code == 0 and keras.saving.load_model(target).name == "mlp"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "message"),
+    [
+        (["inspect", "missing.keras"], 3, "'missing.keras' does not exist"),
+        (["inspect", "not_a_model.keras"], 3, "cannot load 'not_a_model.keras'"),
+        (["inspect", "custom_models.py"], 3, "is not a .keras or .h5 model file"),
+        (["inspect", "lambda.keras"], 3, "pass --unsafe if you trust this file"),
+        (["convert", "mlp.keras", "--to", "functional", "-o", "x.h5"], 4, "must be a .keras"),
+    ],
+    ids=["missing", "not-a-model", "not-a-model-file", "lambda-safe-mode", "output-suffix"],
+)
+def test_each_error_is_one_line_with_its_exit_code(files, arguments, code, message):
+    before = set(files.iterdir())
+    returned, out, err = run(*arguments, cwd=files)
+    assert returned == code and out == ""
+    assert message in one_line(err)
+    assert set(files.iterdir()) == before  # nothing written, nothing left behind
+
+
+def test_unsafe_loads_a_lambda_layer_the_user_trusts(files):
+    code, out, _ = run("inspect", "lambda.keras", "--unsafe", cwd=files)
+    assert code == 0 and "api:         Sequential (model 'lam')" in out
+
+
+def test_usage_errors_exit_with_code_2(files):
+    code, _, err = run(
+        "convert",
+        "residual.keras",
+        "--to",
+        "functional",
+        "--group-branches",
+        "-o",
+        "y.keras",
+        cwd=files,
+    )
+    assert code == 2 and "--group-branches applies to --to sequential only" in err
+
+
+def test_a_failed_check_after_saving_leaves_no_partial_file(files, monkeypatch):
+    """In process: make the reload check fail; neither the output nor a temporary remains."""
+    checks = []
+
+    def fails_on_reload(a, b, *args, **kwargs):
+        checks.append(b.name)
+        if len(checks) == 2:
+            raise NotEquivalentError("differs after reloading")
+
+    monkeypatch.setattr("keras_convert.assert_equivalent", fails_on_reload)
+    before = set(files.iterdir())
+    with pytest.raises(cli.CommandError, match="does not reload exactly") as error:
+        cli.convert_file(files / "mlp.keras", files / "out.keras", to="functional")
+    assert error.value.code == 1 and len(checks) == 2
+    assert set(files.iterdir()) == before
+
+
+def test_the_console_script_is_installed():
+    script = Path(sys.executable).with_name("keras-convert")
+    assert script.exists()
+    completed = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+    assert completed.returncode == 0 and "exit codes:" in completed.stdout
