@@ -4,28 +4,35 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8000
-NOTEBOOKS := $(sort $(wildcard notebooks/*.ipynb))
+NOTEBOOKS ?= $(sort $(wildcard notebooks/*.ipynb))
 
-# Quiet TensorFlow (C++ log lines, the oneDNN notice) in every kernel these targets start;
-# the notebooks' setup cells set the same for readers who open them elsewhere.
+# Quiet TensorFlow in every kernel these targets start: C++ log lines, and the oneDNN notice,
+# which only turning oneDNN off silences. Authors execute notebooks with these numerics.
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
 export PYTHONHASHSEED := 0
 
+# The guard: nbval re-executes the notebooks under OTHER numerics than `make execute` stored
+# them with (oneDNN kernels on, one intra-op thread), as another machine would. An output
+# that depends on the last bits of training fails here, on the author's machine, not elsewhere.
+NBVAL_NUMERICS ?= TF_ENABLE_ONEDNN_OPTS=1 TF_NUM_INTRAOP_THREADS=1
+
 .DEFAULT_GOAL := help
-.PHONY: help venv book serve lab test lint pytest nbval book-strict execute bench lock clean distclean
+.PHONY: help venv book serve lab test lint pytest nbval book-strict site-tests execute bench \
+	compat compat-corners lock clean distclean
 
 help:  ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 venv: $(STAMP)  ## Create or refresh the virtualenv in .venv
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	@$(PYTHON) tools/check_env.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the pinned requirements into $(VENV) (first time: a few minutes)..."
 	@$(BIN)/python -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 || true
-	@if ! $(BIN)/python -m pip install --quiet -r requirements.txt >> $(VENV)/install.log 2>&1; then \
+	@if ! { $(BIN)/python -m pip install --quiet -r requirements.txt && \
+	  $(BIN)/python -m pip install --quiet --no-deps -r requirements-nodeps.txt; } >> $(VENV)/install.log 2>&1; then \
 	  echo "error: could not install the pinned packages (full log: $(VENV)/install.log)." >&2; \
 	  grep -m1 -E "ERROR: Could not find|NewConnectionError|Name or service" \
 	    $(VENV)/install.log | sed "s/^ */  /" >&2 || true; \
@@ -46,30 +53,42 @@ serve: book  ## Build, then serve the website on http://127.0.0.1:8000 (PORT=...
 lab: $(STAMP)  ## Open the notebooks in JupyterLab
 	$(BIN)/jupyter lab notebooks/
 
-test: lint pytest nbval book-strict  ## Everything CI checks, in order, stopping at the first failure
+test: lint pytest nbval book-strict site-tests  ## Everything CI checks, in order, stopping at the first failure
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/actionlint
 
-pytest: $(STAMP)
-	$(BIN)/pytest tests/
+pytest: $(STAMP)  ## The library's tests and the book's structure (not the built site)
+	$(BIN)/pytest -n 2 --dist loadfile tests/ --ignore=tests/test_site.py --ignore=tests/test_browser.py
 
-nbval: $(STAMP)
-	$(BIN)/pytest --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -n 2 --dist loadfile notebooks/
+nbval: $(STAMP)  ## Re-execute the notebooks under the guard's numerics and compare every output
+	env $(NBVAL_NUMERICS) $(BIN)/pytest --nbval --nbval-current-env \
+	  --nbval-sanitize-with nbval_sanitize.cfg -n 2 --dist loadfile $(NOTEBOOKS)
 
 book-strict: $(STAMP)
 	rm -rf _build/html _build/.doctrees
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
-execute: $(STAMP)  ## Re-execute every notebook in place (authors, after editing)
+site-tests: $(STAMP)  ## Test the site that book-strict built (links, launch buttons, browser)
+	BOOK_HTML=_build/html $(BIN)/pytest tests/test_site.py tests/test_browser.py
+
+execute: $(STAMP)  ## Re-execute the notebooks in place (authors, after editing; NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 
 bench: $(STAMP)  ## Run the benchmarks, print their tables, update book/performance/
 	$(BIN)/python benchmarks/run.py
 
-lock:  ## Regenerate requirements.txt from requirements.in (needs uv)
-	uv pip compile --universal --python-version 3.11 requirements.in -o requirements.txt
+compat: $(STAMP)  ## The library's tests on every Keras from the floor up, and on JAX; update book/versions/
+	rm -rf .nox/compat
+	$(BIN)/nox -t matrix; status=$$?; $(BIN)/python tools/compat_report.py && exit $$status
+
+compat-corners: $(STAMP)  ## Only the floor and the JAX rows of the matrix (CI runs these)
+	$(BIN)/nox -t corners
+
+lock: $(STAMP)  ## Regenerate requirements.txt from requirements.in
+	$(BIN)/uv pip compile --universal --python-version 3.11 requirements.in -o requirements.txt
 
 clean:  ## Remove the built site and caches (keeps the virtualenv)
 	rm -rf _build .pytest_cache .ruff_cache .hypothesis

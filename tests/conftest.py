@@ -1,13 +1,12 @@
 """Shared fixtures: seeded Keras, and the book built once per test run (helpers.py: functions)."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import pytest
-
-from tests.sitebuild import build_site
 
 
 @pytest.fixture(autouse=True)
@@ -17,5 +16,13 @@ def _seed():
 
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
-    """The book built strictly (-W -n) into a scratch folder, once per run: its html folder."""
+    """The built book's html folder: $BOOK_HTML if set (`make test` builds the book once,
+    strictly, and passes it on), else the book built strictly (-W -n) into a scratch folder."""
+    prebuilt = os.environ.get("BOOK_HTML")
+    if prebuilt:
+        html = Path(prebuilt).resolve()
+        assert (html / "index.html").is_file(), f"BOOK_HTML={prebuilt} holds no built book"
+        return html
+    from tests.sitebuild import build_site  # needs PyYAML, which the library's tests do not
+
     return build_site(tmp_path_factory.mktemp("site"))

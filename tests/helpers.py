@@ -10,6 +10,7 @@ import numpy as np
 import keras_convert
 
 ROOT = Path(__file__).resolve().parent.parent
+KERAS_VERSION = tuple(int(part) for part in keras.__version__.split(".")[:2])
 
 
 def names(model: keras.Model) -> list[str]:

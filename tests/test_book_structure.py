@@ -27,6 +27,16 @@ def code_cells(notebook):
     ]
 
 
+def output_text(cell):
+    """Everything a code cell printed or displayed as text, errors included."""
+    parts = []
+    for output in cell.get("outputs", []):
+        parts.append("".join(output.get("text", "")))
+        parts.append("".join(output.get("data", {}).get("text/plain", "")))
+        parts.append(output.get("evalue", ""))
+    return "".join(parts)
+
+
 @pytest.fixture(scope="module")
 def toc():
     return yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
@@ -96,13 +106,10 @@ def test_error_cells_are_tagged_and_only_they_fail(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_outputs_have_no_progress_bars_or_addresses(path):
     for index, cell in enumerate(code_cells(load(path))):
-        for output in cell.get("outputs", []):
-            text = "".join(output.get("text", "")) + "".join(
-                output.get("data", {}).get("text/plain", "")
-            )
-            assert not re.search(r"\d+/\d+ \S*━", text), f"code cell {index}: a progress bar"
-            assert not re.search(r"\d+m?s/step", text), f"code cell {index}: a timing"
-            assert " at 0x" not in text, f"code cell {index}: a memory address"
+        text = output_text(cell)
+        assert not re.search(r"\d+/\d+ \S*━", text), f"code cell {index}: a progress bar"
+        assert not re.search(r"\d+m?s/step", text), f"code cell {index}: a timing"
+        assert " at 0x" not in text, f"code cell {index}: a memory address"
 
 
 def test_all_notebooks_use_the_same_kernel():
@@ -112,11 +119,30 @@ def test_all_notebooks_use_the_same_kernel():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_setup_cell_quiets_tensorflow_before_importing_it(path):
-    source = "".join(code_cells(load(path))[0]["source"])
+    cell = code_cells(load(path))[0]
+    source = "".join(cell["source"])
     assert "## Setup" in "".join(load(path)["cells"][1]["source"])
     quiet = source.index('os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")')
     assert quiet < source.index("import keras")
     assert "keras.utils.set_random_seed(" in source
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_setup_cell_is_short_and_collapsed_on_the_site(path):
+    cell = code_cells(load(path))[0]
+    lines = [line for line in "".join(cell["source"]).splitlines() if line.strip()]
+    assert len(lines) <= 16, f"the setup cell has {len(lines)} lines"
+    assert "hide-input" in cell.get("metadata", {}).get("tags", [])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_trained_values_are_printed_only_by_cells_that_assert_their_bound(path):
+    """nbval_sanitize.cfg masks the digits after ≈; the cell must assert what they support."""
+    for index, cell in enumerate(code_cells(load(path))):
+        if "≈" in output_text(cell):
+            assert re.search(r"^\s*assert |np\.testing\.assert_", "".join(cell["source"]), re.M), (
+                f"code cell {index} prints a ≈ value but asserts nothing"
+            )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
