@@ -21,11 +21,8 @@ import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-# Keep TensorFlow's C++ start-up lines off stderr, before Keras imports it; a user's own
-# settings win. Its oneDNN notice ignores TF_CPP_MIN_LOG_LEVEL: only turning oneDNN off
-# silences it (every comparison the command makes runs in this one process).
+# TensorFlow's C++ log lines at run time stay off stderr; a user's own setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 EXIT_CODES = {
     0: "success",
@@ -52,10 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--group-branches applies to --to sequential only")
     try:
         with _quiet():
+            _import_keras_quietly()
             for module in arguments.imports:
                 import_module(module)
             if arguments.command == "inspect":
-                lines = inspect_file(Path(arguments.file), unsafe=arguments.unsafe)
+                lines = []
+                for index, name in enumerate(arguments.files):
+                    lines += [""] * bool(index) + inspect_file(Path(name), unsafe=arguments.unsafe)
             else:
                 lines = convert_file(
                     Path(arguments.file),
@@ -247,6 +247,23 @@ def _size(weight) -> int:
     return size
 
 
+def _import_keras_quietly() -> None:
+    """Imports Keras with the process's C-level stderr closed for the duration.
+
+    TensorFlow writes start-up notices there (the oneDNN one, CUDA stubs) that neither
+    TF_CPP_MIN_LOG_LEVEL nor any other setting silences; an import error still raises.
+    """
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import keras  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """Keras's Python warnings stay out of the one-line output."""
@@ -271,7 +288,9 @@ def _parser() -> argparse.ArgumentParser:
         epilog=f"exit codes:\n{codes}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    inspect.add_argument("file", metavar="FILE", help="a .keras or legacy .h5 model file")
+    inspect.add_argument(
+        "files", metavar="FILE", nargs="+", help="one or more .keras or legacy .h5 model files"
+    )
     convert = commands.add_parser(
         "convert",
         help="convert to the other API, check it, write a .keras file",
