@@ -1,5 +1,6 @@
 """The `keras-convert` command line, run as a subprocess on model files the tests write."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -12,8 +13,9 @@ from keras import layers
 
 from keras_convert import cli
 from keras_convert.errors import NotEquivalentError
-from tests.helpers import sample_input
+from tests.helpers import ROOT, sample_input
 
+MODULE_FILE = "custom_models.py"
 MODULE = """
 import keras
 
@@ -74,8 +76,19 @@ def files(tmp_path_factory):
     keras.Sequential(
         [keras.Input((4,)), layers.Lambda(lambda t: t * 2.0, name="double")], name="lam"
     ).save(folder / "lambda.keras")
-    (folder / "custom_models.py").write_text(MODULE, encoding="utf-8")
+    # Not next to the model files: Keras 3.6 to 3.9 import a model's module by its name
+    # when it is on sys.path (as the working folder is for `python -m`).
+    (folder / "modules").mkdir()
+    (folder / "modules" / MODULE_FILE).write_text(MODULE, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("custom_models", folder / "modules" / MODULE_FILE)
+    custom_models = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(custom_models)
+    twice = custom_models.Twice(name="twice")
+    twice(np.ones((1, 4)))
+    twice.save(folder / "twice.keras")
     (folder / "not_a_model.keras").write_text("hello", encoding="utf-8")
+    (folder / "exported").mkdir()
+    (folder / "exported" / "saved_model.pb").write_bytes(b"")  # what a SavedModel folder holds
     return folder
 
 
@@ -110,7 +123,7 @@ def test_inspect_a_branched_model_says_where_and_which_flag_works(files):
     verdict = next(line for line in out.splitlines() if line.startswith("sequential:"))
     assert "no: the output of layer 'a' feeds 2 layers" in verdict
     assert "merges again at layer 'add'" in verdict
-    assert "--group-branches converts it to 3 steps (1 of them Functional blocks)" in verdict
+    assert "--group-branches converts it to 3 steps (1 of them a Functional block)" in verdict
 
 
 def test_inspect_several_files_and_a_two_output_model(files):
@@ -123,25 +136,12 @@ def test_inspect_several_files_and_a_two_output_model(files):
 
 
 def test_inspect_a_subclassed_model_registered_by_an_imported_module(files):
-    keras.utils.set_random_seed(0)
-    subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import custom_models, numpy as np\n"
-            "m = custom_models.Twice(name='twice'); m(np.ones((1, 4)))\n"
-            "m.save('twice.keras')",
-        ],
-        cwd=files,
-        check=True,
-        capture_output=True,
-        env={**os.environ, "PYTHONPATH": "."},
-    )
-    code, out, _ = run("inspect", "twice.keras", "--import", "custom_models.py", cwd=files)
+    code, out, _ = run("inspect", "twice.keras", "--import", "modules/custom_models.py", cwd=files)
     assert code == 0
     assert "api:         subclassed (Twice, model 'twice')" in out
     code, _, err = run("inspect", "twice.keras", cwd=files)
     assert code == 3 and "cannot load 'twice.keras'" in one_line(err)
+    assert "Pass --import MODULE" in one_line(err)
 
 
 def test_convert_sequential_to_functional_writes_an_equivalent_file(files):
@@ -208,11 +208,25 @@ def test_an_existing_output_is_kept_without_force(files):
     [
         (["inspect", "missing.keras"], 3, "'missing.keras' does not exist"),
         (["inspect", "not_a_model.keras"], 3, "cannot load 'not_a_model.keras'"),
-        (["inspect", "custom_models.py"], 3, "is not a .keras or .h5 model file"),
-        (["inspect", "lambda.keras"], 3, "pass --unsafe if you trust this file"),
+        (["inspect", "modules/custom_models.py"], 3, "is not a .keras or .h5 model file"),
+        (["inspect", "lambda.keras"], 3, "If you trust this file, pass --unsafe."),
+        (["inspect", "exported"], 3, "is a TensorFlow SavedModel: Keras 3 loads one only for"),
+        (
+            ["convert", "mlp.keras", "--to", "functional", "-o", "no/such/folder/x.keras"],
+            4,
+            "the folder 'no/such/folder' does not exist",
+        ),
         (["convert", "mlp.keras", "--to", "functional", "-o", "x.h5"], 4, "must be a .keras"),
     ],
-    ids=["missing", "not-a-model", "not-a-model-file", "lambda-safe-mode", "output-suffix"],
+    ids=[
+        "missing",
+        "not-a-model",
+        "not-a-model-file",
+        "lambda-safe-mode",
+        "savedmodel",
+        "no-output-folder",
+        "output-suffix",
+    ],
 )
 def test_each_error_is_one_line_with_its_exit_code(files, arguments, code, message):
     before = set(files.iterdir())
@@ -220,6 +234,15 @@ def test_each_error_is_one_line_with_its_exit_code(files, arguments, code, messa
     assert returned == code and out == ""
     assert message in one_line(err)
     assert set(files.iterdir()) == before  # nothing written, nothing left behind
+
+
+def test_inspect_goes_on_after_a_file_that_does_not_load(files):
+    code, out, err = run("inspect", "mlp.keras", "lambda.keras", "residual.keras", cwd=files)
+    assert code == 3
+    assert "cannot load 'lambda.keras'" in one_line(err)
+    first, second = out.split("\n\n")
+    assert first.startswith("file:        mlp.keras")
+    assert second.startswith("file:        residual.keras")
 
 
 def test_unsafe_loads_a_lambda_layer_the_user_trusts(files):
@@ -263,3 +286,9 @@ def test_the_console_script_is_installed():
     assert script.exists()
     completed = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert completed.returncode == 0 and "exit codes:" in completed.stdout
+
+
+def test_the_api_page_lists_the_same_exit_codes():
+    page = (ROOT / "book" / "api.md").read_text(encoding="utf-8")
+    for number, meaning in cli.EXIT_CODES.items():
+        assert f"| {number} | {meaning} |" in page

@@ -42,3 +42,18 @@ def test_incompatible_shape_error_carries_the_shapes():
         (None, 8),
     )
     assert str(error) == "msg"
+
+
+def test_a_wrong_type_says_what_was_received_without_a_memory_address():
+    message = str(errors.wrong_type("to_functional", "a keras.Model", object()))
+    assert message == (
+        "to_functional() expects a keras.Model; received a object: <builtins.object object>"
+    )
+
+
+def test_a_keras_2_model_gets_the_way_to_keras_3():
+    tf_keras = pytest.importorskip("tf_keras")
+    model = tf_keras.Sequential([tf_keras.layers.Dense(2, input_shape=(3,))])
+    message = str(errors.wrong_type("to_functional", "a keras.Model", model))
+    assert " at 0x" not in message
+    assert "tf_keras (Keras 2) object: save the model as .h5" in message

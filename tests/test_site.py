@@ -64,3 +64,9 @@ def test_repository_url_lives_in_one_place():
         and url in (ROOT / name).read_text(encoding="utf-8", errors="ignore")
     ]
     assert holders == ["_config.yml"]
+
+
+def test_code_shows_the_repository_url_not_the_placeholder(site):
+    assert f"git+{CONFIG['repository']['url']}" in html(site, "book/api")
+    for page in PAGES:
+        assert "REPOSITORY_URL" not in html(site, page), page

@@ -48,28 +48,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "convert" and arguments.group_branches and arguments.to != "sequential":
         parser.error("--group-branches applies to --to sequential only")
     try:
+        # Mistakes in the paths are reported before the seconds-long import of Keras.
+        sources = arguments.files if arguments.command == "inspect" else [arguments.file]
+        for name in sources:
+            check_input(Path(name))
+        if arguments.command == "convert":
+            check_output(Path(arguments.output), force=arguments.force)
         with _quiet():
             _import_keras_quietly()
             for module in arguments.imports:
                 import_module(module)
             if arguments.command == "inspect":
-                lines = []
-                for index, name in enumerate(arguments.files):
-                    lines += [""] * bool(index) + inspect_file(Path(name), unsafe=arguments.unsafe)
-            else:
-                lines = convert_file(
-                    Path(arguments.file),
-                    Path(arguments.output),
-                    to=arguments.to,
-                    group_branches=arguments.group_branches,
-                    force=arguments.force,
-                    unsafe=arguments.unsafe,
-                )
+                return _inspect_each(arguments.files, unsafe=arguments.unsafe)
+            lines = convert_file(
+                Path(arguments.file),
+                Path(arguments.output),
+                to=arguments.to,
+                group_branches=arguments.group_branches,
+                force=arguments.force,
+                unsafe=arguments.unsafe,
+            )
     except CommandError as error:
-        print(f"keras-convert: error: {error}", file=sys.stderr)
+        _report(error)
         return error.code
     print("\n".join(lines))
     return 0
+
+
+def _inspect_each(files: Sequence[str], *, unsafe: bool) -> int:
+    """Inspects the files in turn, printing as it goes; one that fails is reported and skipped.
+
+    Returns the exit code of the first failure, or 0.
+    """
+    status, printed = 0, False
+    for name in files:
+        try:
+            lines = inspect_file(Path(name), unsafe=unsafe)
+        except CommandError as error:
+            _report(error)
+            status = status or error.code
+            continue
+        print("\n".join(["", *lines] if printed else lines), flush=True)
+        printed = True
+    return status
+
+
+def _report(error: CommandError) -> None:
+    sys.stdout.flush()
+    print(f"keras-convert: error: {error}", file=sys.stderr, flush=True)
 
 
 def inspect_file(path: Path, *, unsafe: bool = False) -> list[str]:
@@ -115,12 +141,7 @@ def convert_file(
     from keras_convert import ConversionError, NotEquivalentError, assert_equivalent
     from keras_convert.conversion import to_functional, to_sequential
 
-    if output.suffix != ".keras":
-        raise CommandError(f"the output must be a .keras file, not '{output.name}'", 4)
-    if output.exists() and not force:
-        raise CommandError(f"'{output}' exists; pass --force to overwrite it", 4)
-    if not output.parent.is_dir():
-        raise CommandError(f"the folder '{output.parent}' does not exist", 4)
+    check_output(output, force=force)
     model = load(source, unsafe=unsafe)
     try:
         if to == "functional":
@@ -152,6 +173,31 @@ def convert_file(
     ]
 
 
+def check_input(path: Path) -> None:
+    """Raises `CommandError` (exit code 3) unless `path` names a .keras or .h5 file."""
+    if not path.exists():
+        raise CommandError(f"'{path}' does not exist", 3)
+    if (path / "saved_model.pb").is_file() or path.name == "saved_model.pb":
+        raise CommandError(
+            f"'{path}' is a TensorFlow SavedModel: Keras 3 loads one only for inference, as "
+            "keras.layers.TFSMLayer, with no layers to convert; load the architecture and "
+            "weights from a .keras or .h5 file instead",
+            3,
+        )
+    if path.is_dir() or path.suffix not in (".keras", ".h5", ".hdf5"):
+        raise CommandError(f"'{path}' is not a .keras or .h5 model file", 3)
+
+
+def check_output(output: Path, *, force: bool) -> None:
+    """Raises `CommandError` (exit code 4) if `output` cannot or must not be written."""
+    if output.suffix != ".keras":
+        raise CommandError(f"the output must be a .keras file, not '{output.name}'", 4)
+    if output.exists() and not force:
+        raise CommandError(f"'{output}' exists; pass --force to overwrite it", 4)
+    if not output.parent.is_dir():
+        raise CommandError(f"the folder '{output.parent}' does not exist", 4)
+
+
 def load(path: Path, *, unsafe: bool = False):
     """Loads a `.keras` or legacy `.h5` model without compiling it.
 
@@ -160,17 +206,7 @@ def load(path: Path, *, unsafe: bool = False):
     """
     import keras
 
-    if not path.exists():
-        raise CommandError(f"'{path}' does not exist", 3)
-    if path.is_dir() or path.suffix in (".pb",):
-        raise CommandError(
-            f"'{path}' is a TensorFlow SavedModel: Keras 3 loads one only for inference, as "
-            "keras.layers.TFSMLayer, with no layers to convert; load the architecture and "
-            "weights from a .keras or .h5 file instead",
-            3,
-        )
-    if path.suffix not in (".keras", ".h5", ".hdf5"):
-        raise CommandError(f"'{path.name}' is not a .keras or .h5 model file", 3)
+    check_input(path)
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except Exception as error:
@@ -178,7 +214,15 @@ def load(path: Path, *, unsafe: bool = False):
 
         reason = keras_reason(error)
         if "safe_mode" in reason:
-            reason += " (keras-convert: pass --unsafe if you trust this file)"
+            # Keras's advice names Python calls; the command line's way is --unsafe.
+            reason = reason.split(" If you trust the source")[0]
+            reason += " If you trust this file, pass --unsafe."
+        elif "Unknown layer" in reason or "Could not locate" in reason:
+            reason += (
+                " Pass --import MODULE, a module that registers the class (with "
+                "keras.saving.register_keras_serializable, or for a Keras 2 file "
+                "keras.saving.get_custom_objects()['Name'] = TheClass)."
+            )
         raise CommandError(f"cannot load '{path}': {reason}", 3) from error
     if not isinstance(model, keras.Model):
         raise CommandError(f"'{path}' holds a {type(model).__name__}, not a keras.Model", 3)
@@ -224,9 +268,10 @@ def _sequential_verdict(model) -> str:
         except ConversionError as grouped_error:
             return f"no: {reason}; not with --group-branches either ({grouped_error})"
         blocks = sum(isinstance(layer, keras.Model) for layer in grouped.layers)
+        kind = "a Functional block" if blocks == 1 else "Functional blocks"
         return (
             f"no: {reason}; --group-branches converts it to {len(grouped.layers)} steps "
-            f"({blocks} of them Functional blocks)"
+            f"({blocks} of them {kind})"
         )
     except ConversionError as error:
         return f"no: {error}"
@@ -321,7 +366,7 @@ def _parser() -> argparse.ArgumentParser:
             default=[],
             metavar="MODULE",
             help="import a module (dotted name or .py file) first, so that the custom layers "
-            "and models it registers with keras.saving.register_keras_serializable load; "
-            "repeatable",
+            "and models it registers load (keras.saving.register_keras_serializable; for a "
+            "Keras 2 file, keras.saving.get_custom_objects()['Name'] = TheClass); repeatable",
         )
     return parser

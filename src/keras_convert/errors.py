@@ -109,11 +109,18 @@ _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 def wrong_type(function: str, expected: str, received: object) -> TypeError:
     """A `TypeError` saying what `function` expected and what it received instead."""
+    kind = type(received)
     text = repr(received)
+    if " at 0x" in text:  # a default repr says nothing but the class and an address
+        text = f"<{kind.__module__}.{kind.__qualname__} object>"
     shown = text if len(text) <= 60 else text[:57] + "..."
-    return TypeError(
-        f"{function}() expects {expected}; received a {type(received).__name__}: {shown}"
-    )
+    message = f"{function}() expects {expected}; received a {kind.__name__}: {shown}"
+    if kind.__module__.split(".")[0] == "tf_keras":
+        message += (
+            ". That is a tf_keras (Keras 2) object: save the model as .h5 and load it with "
+            "keras.saving.load_model to get a Keras 3 model"
+        )
+    return TypeError(message)
 
 
 def keras_reason(error: Exception) -> str:

@@ -1,0 +1,37 @@
+"""The Keras floor is declared once and proven: pyproject.toml, the matrix, the book page."""
+
+import json
+import re
+import tomllib
+
+import noxfile
+from tests.helpers import ROOT
+from tools import compat_report
+
+PAGE = (ROOT / "book" / "versions.md").read_text(encoding="utf-8")
+MATRIX = json.loads((ROOT / "book" / "versions" / "matrix.json").read_text(encoding="utf-8"))
+
+
+def declared_floor() -> str:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    (keras,) = [dep for dep in project["dependencies"] if dep.startswith("keras")]
+    return re.fullmatch(r"keras>=(\d+\.\d+)", keras).group(1)
+
+
+def test_the_floor_is_the_lowest_row_of_the_matrix():
+    assert declared_floor() == noxfile.FLOOR == noxfile.KERAS_MINORS[0] == MATRIX["floor"]
+    assert f"`keras>={declared_floor()}`" in PAGE
+
+
+def test_the_last_run_covers_every_row_and_every_row_passed():
+    rows = [record["row"] for record in MATRIX["rows"]]
+    assert rows == compat_report.expected_rows()
+    for record in MATRIX["rows"]:
+        assert record["failed"] == 0 and record["passed"] > 0, record["row"]
+        assert record["keras"].startswith(record["row"].rsplit("-", 1)[1] + ".")
+
+
+def test_the_page_shows_the_table_the_run_wrote():
+    assert "```{include} versions/matrix.md" in PAGE
+    table = (ROOT / "book" / "versions" / "matrix.md").read_text(encoding="utf-8")
+    assert table.startswith(compat_report.table(MATRIX["rows"]) + "\n")
