@@ -30,15 +30,15 @@ def expected_rows() -> list[str]:
 
 def table(records: list[dict]) -> str:
     lines = [
-        "| Keras | backend | backend version | Python | tests passed | failed | result |",
-        "| --- | --- | --- | --- | ---: | ---: | --- |",
+        "| Keras | backend | backend version | Python | passed | failed | skipped | result |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | --- |",
     ]
     for record in records:
         ok = record["failed"] == 0 and record["passed"] > 0
         lines.append(
             f"| {record['keras']} | {BACKENDS[record['backend']]} | {record['backend_version']} "
             f"| {record['python']} | {record['passed']} | {record['failed']} "
-            f"| {'pass' if ok else '**fail**'} |"
+            f"| {record['skipped']} | {'pass' if ok else '**fail**'} |"
         )
     return "\n".join(lines)
 
