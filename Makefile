@@ -61,7 +61,7 @@ lint: $(STAMP)
 	$(BIN)/actionlint
 
 pytest: $(STAMP)  ## The library's tests and the book's structure (not the built site)
-	$(BIN)/pytest -n 2 --dist loadfile tests/ --ignore=tests/test_site.py --ignore=tests/test_browser.py
+	$(BIN)/pytest -n 2 --dist load tests/ --ignore=tests/test_site.py --ignore=tests/test_browser.py
 
 nbval: $(STAMP)  ## Re-execute the notebooks under the guard's numerics and compare every output
 	env $(NBVAL_NUMERICS) $(BIN)/pytest --nbval --nbval-current-env \

@@ -106,62 +106,89 @@ def test_help_lists_the_commands_and_the_exit_codes(files):
         assert f"{number}  {meaning}" in out
 
 
-def test_inspect_a_sequential_model(files):
-    code, out, err = run("inspect", "mlp.keras", cwd=files)
-    assert code == 0 and err == ""
-    assert "api:         Sequential (model 'mlp')" in out
-    assert "layers:      2" in out
-    assert "parameters:  23 (23 trainable)" in out
-    assert "inputs:      features (None, 4) float32" in out
-    assert "outputs:     head (None, 2) float32" in out
-    assert "sequential:  yes" in out
+@pytest.fixture(scope="module")
+def inspected(files):
+    """One `inspect` of five files, the fourth and fifth of which do not load (the command
+    costs a TensorFlow import, so the tests below share it): (exit code, sections, stderr)."""
+    code, out, err = run(
+        "inspect",
+        "mlp.keras",
+        "residual.keras",
+        "two_heads.keras",
+        "lambda.keras",
+        "twice.keras",
+        cwd=files,
+    )
+    return code, out.split("\n\n"), err
 
 
-def test_inspect_a_branched_model_says_where_and_which_flag_works(files):
-    code, out, _ = run("inspect", "residual.keras", cwd=files)
-    assert code == 0
-    verdict = next(line for line in out.splitlines() if line.startswith("sequential:"))
-    assert "no: the output of layer 'a' feeds 2 layers" in verdict
+def test_inspect_a_sequential_model(inspected):
+    _, sections, _ = inspected
+    assert sections[0].splitlines() == [
+        "file:        mlp.keras",
+        "api:         Sequential (model 'mlp')",
+        "layers:      2",
+        "parameters:  23 (23 trainable)",
+        "inputs:      features (None, 4) float32",
+        "outputs:     head (None, 2) float32",
+        "sequential:  yes: it is a Sequential model",
+    ]
+
+
+def test_inspect_a_branched_model_says_where_and_which_flag_works(inspected):
+    _, sections, _ = inspected
+    assert sections[1].startswith("file:        residual.keras")
+    verdict = sections[1].splitlines()[-1]
+    assert verdict.startswith("sequential:  no: the output of layer 'a' feeds 2 layers")
     assert "merges again at layer 'add'" in verdict
     assert "--group-branches converts it to 3 steps (1 of them a Functional block)" in verdict
 
 
-def test_inspect_several_files_and_a_two_output_model(files):
-    code, out, _ = run("inspect", "mlp.keras", "two_heads.keras", cwd=files)
-    assert code == 0
-    first, second = out.split("\n\n")
-    assert first.startswith("file:        mlp.keras") and "two_heads" not in first
-    assert second.startswith("file:        two_heads.keras")
-    assert "has 2 outputs" in second and "keep it Functional" in second
+def test_inspect_a_two_output_model_says_to_keep_it_functional(inspected):
+    _, sections, _ = inspected
+    assert sections[2].startswith("file:        two_heads.keras")
+    assert "has 2 outputs" in sections[2] and "keep it Functional" in sections[2]
 
 
-def test_inspect_a_subclassed_model_registered_by_an_imported_module(files):
-    code, out, _ = run("inspect", "twice.keras", "--import", "modules/custom_models.py", cwd=files)
-    assert code == 0
-    assert "api:         subclassed (Twice, model 'twice')" in out
-    code, _, err = run("inspect", "twice.keras", cwd=files)
-    assert code == 3 and "cannot load 'twice.keras'" in one_line(err)
-    assert "Pass --import MODULE" in one_line(err)
+def test_inspect_reports_each_file_that_does_not_load_and_goes_on(inspected):
+    code, sections, err = inspected
+    assert code == 3 and len(sections) == 3
+    lambda_error, custom_error = err.strip().splitlines()
+    assert lambda_error.startswith("keras-convert: error: cannot load 'lambda.keras': ")
+    assert lambda_error.endswith("If you trust this file, pass --unsafe.")
+    assert custom_error.startswith("keras-convert: error: cannot load 'twice.keras': ")
+    assert "Pass --import MODULE" in custom_error
 
 
-def test_convert_sequential_to_functional_writes_an_equivalent_file(files):
+def test_import_and_unsafe_load_what_the_user_trusts(files):
     code, out, err = run(
-        "convert", "mlp.keras", "--to", "functional", "-o", "mlp_f.keras", cwd=files
+        "inspect",
+        "twice.keras",
+        "lambda.keras",
+        "--import",
+        "modules/custom_models.py",
+        "--unsafe",
+        cwd=files,
     )
     assert code == 0 and err == ""
-    assert out.startswith("wrote mlp_f.keras: Functional model 'mlp'")
-    original = keras.saving.load_model(files / "mlp.keras")
-    converted = keras.saving.load_model(files / "mlp_f.keras")
+    twice, lam = out.split("\n\n")
+    assert "api:         subclassed (Twice, model 'twice')" in twice
+    assert "nothing converts it" in twice
+    assert "api:         Sequential (model 'lam')" in lam
+
+
+def test_convert_a_legacy_h5_file_to_functional_writes_an_equivalent_file(files):
+    code, out, err = run(
+        "convert", "legacy.h5", "--to", "functional", "-o", "legacy.keras", cwd=files
+    )
+    assert code == 0 and err == ""
+    assert out.startswith("wrote legacy.keras: Functional model 'legacy'")
+    assert "equivalent to legacy.h5 (checked before and after saving)" in out
+    original = keras.saving.load_model(files / "legacy.h5")
+    converted = keras.saving.load_model(files / "legacy.keras")
     assert not isinstance(converted, keras.Sequential)
     x = sample_input(original)
     np.testing.assert_array_equal(original.predict(x, verbose=0), converted.predict(x, verbose=0))
-
-
-def test_convert_a_legacy_h5_file(files):
-    code, out, _ = run(
-        "convert", "legacy.h5", "--to", "functional", "-o", "legacy.keras", cwd=files
-    )
-    assert code == 0 and "equivalent to legacy.h5" in out
 
 
 def test_a_branched_model_fails_in_one_line_then_converts_with_the_flag(files):
@@ -209,7 +236,6 @@ def test_an_existing_output_is_kept_without_force(files):
         (["inspect", "missing.keras"], 3, "'missing.keras' does not exist"),
         (["inspect", "not_a_model.keras"], 3, "cannot load 'not_a_model.keras'"),
         (["inspect", "modules/custom_models.py"], 3, "is not a .keras or .h5 model file"),
-        (["inspect", "lambda.keras"], 3, "If you trust this file, pass --unsafe."),
         (["inspect", "exported"], 3, "is a TensorFlow SavedModel: Keras 3 loads one only for"),
         (
             ["convert", "mlp.keras", "--to", "functional", "-o", "no/such/folder/x.keras"],
@@ -222,7 +248,6 @@ def test_an_existing_output_is_kept_without_force(files):
         "missing",
         "not-a-model",
         "not-a-model-file",
-        "lambda-safe-mode",
         "savedmodel",
         "no-output-folder",
         "output-suffix",
@@ -234,20 +259,6 @@ def test_each_error_is_one_line_with_its_exit_code(files, arguments, code, messa
     assert returned == code and out == ""
     assert message in one_line(err)
     assert set(files.iterdir()) == before  # nothing written, nothing left behind
-
-
-def test_inspect_goes_on_after_a_file_that_does_not_load(files):
-    code, out, err = run("inspect", "mlp.keras", "lambda.keras", "residual.keras", cwd=files)
-    assert code == 3
-    assert "cannot load 'lambda.keras'" in one_line(err)
-    first, second = out.split("\n\n")
-    assert first.startswith("file:        mlp.keras")
-    assert second.startswith("file:        residual.keras")
-
-
-def test_unsafe_loads_a_lambda_layer_the_user_trusts(files):
-    code, out, _ = run("inspect", "lambda.keras", "--unsafe", cwd=files)
-    assert code == 0 and "api:         Sequential (model 'lam')" in out
 
 
 def test_usage_errors_exit_with_code_2(files):
