@@ -33,6 +33,10 @@ EXIT_CODES = {
 }
 
 
+# How Keras 3.6 to 3.15 say that a file names a class they do not know.
+UNKNOWN_CLASS = ("Unknown layer", "Could not locate", "Could not deserialize class")
+
+
 class CommandError(Exception):
     """A failure to report in one line, with its exit code."""
 
@@ -217,7 +221,7 @@ def load(path: Path, *, unsafe: bool = False):
             # Keras's advice names Python calls; the command line's way is --unsafe.
             reason = reason.split(" If you trust the source")[0]
             reason += " If you trust this file, pass --unsafe."
-        elif "Unknown layer" in reason or "Could not locate" in reason:
+        elif any(words in reason for words in UNKNOWN_CLASS):
             reason += (
                 " Pass --import MODULE, a module that registers the class (with "
                 "keras.saving.register_keras_serializable, or for a Keras 2 file "
