@@ -1,5 +1,6 @@
 """The book's structure: what strict nbval and the strict build silently rely on."""
 
+import itertools
 import json
 import re
 from pathlib import Path
@@ -110,6 +111,16 @@ def test_outputs_have_no_progress_bars_or_addresses(path):
         assert not re.search(r"\d+/\d+ \S*━", text), f"code cell {index}: a progress bar"
         assert not re.search(r"\d+m?s/step", text), f"code cell {index}: a timing"
         assert " at 0x" not in text, f"code cell {index}: a memory address"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_what_a_cell_prints_is_stored_as_one_output_per_stream(path):
+    """`make execute` joins the pieces the kernel happened to flush separately (no noisy diffs)."""
+    for index, cell in enumerate(code_cells(load(path))):
+        streams = [o.get("name") if o["output_type"] == "stream" else None for o in cell["outputs"]]
+        assert all(a is None or a != b for a, b in itertools.pairwise(streams)), (
+            f"code cell {index}"
+        )
 
 
 def test_all_notebooks_use_the_same_kernel():

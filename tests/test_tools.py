@@ -1,10 +1,13 @@
-"""The environment check that `make` runs before the first install."""
+"""The tools `make` runs: the environment check, the notebook executor."""
 
 import sys
 import tomllib
 
+import nbformat
+
 from tests.helpers import ROOT
 from tools import check_env
+from tools.execute_notebooks import coalesce_streams
 
 
 def test_a_supported_python_with_graphviz_passes(monkeypatch, capsys):
@@ -35,3 +38,23 @@ def test_requires_python_agrees_with_the_environment_check():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     floor = ".".join(map(str, min(check_env.SUPPORTED)))
     assert project["requires-python"] == f">={floor}"
+
+
+def test_consecutive_prints_to_one_stream_are_joined_and_nothing_else():
+    out = nbformat.v4.new_output
+    outputs = [
+        out("stream", name="stdout", text="a\n"),
+        out("stream", name="stdout", text="b\n"),
+        out("stream", name="stderr", text="warning\n"),
+        out("stream", name="stdout", text="c\n"),
+        out("execute_result", data={"text/plain": "1"}, execution_count=1),
+        out("stream", name="stdout", text="d\n"),
+    ]
+    joined = coalesce_streams(outputs)
+    assert [(o.output_type, o.get("name"), o.get("text")) for o in joined] == [
+        ("stream", "stdout", "a\nb\n"),
+        ("stream", "stderr", "warning\n"),
+        ("stream", "stdout", "c\n"),
+        ("execute_result", None, None),
+        ("stream", "stdout", "d\n"),
+    ]

@@ -34,7 +34,27 @@ def execute(path: Path) -> None:
     )
     client.execute()
     notebook.metadata.pop("widgets", None)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
     nbformat.write(notebook, path)
+
+
+def coalesce_streams(outputs: list) -> list:
+    """Joins consecutive stdout (or stderr) outputs: how the kernel happened to flush the
+    prints of one cell must not show up as a diff."""
+    joined = []
+    for output in outputs:
+        previous = joined[-1] if joined else None
+        if (
+            previous is not None
+            and output.output_type == previous.output_type == "stream"
+            and output.name == previous.name
+        ):
+            previous.text += output.text
+        else:
+            joined.append(output)
+    return joined
 
 
 def _children_cpu() -> float:
