@@ -1,17 +1,20 @@
 """Shared fixtures: seeded Keras, and the book built once per test run (helpers.py: functions)."""
 
 import os
+import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-import keras
 import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @pytest.fixture(autouse=True)
 def _seed():
-    keras.utils.set_random_seed(0)
+    """Seeds Keras before each test that uses it; tests of files never import it (faster)."""
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.utils.set_random_seed(0)
 
 
 @pytest.fixture(scope="session")

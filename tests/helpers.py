@@ -2,14 +2,13 @@
 
 import inspect
 import re
-from pathlib import Path
 
 import keras
 import numpy as np
 
 import keras_convert
+from tests import ROOT  # noqa: F401  (re-exported next to the helpers)
 
-ROOT = Path(__file__).resolve().parent.parent
 KERAS_VERSION = tuple(int(part) for part in keras.__version__.split(".")[:2])
 
 

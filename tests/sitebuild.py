@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 import yaml
 
-from tests.helpers import ROOT
+from tests import ROOT
 
 
 def toc_files(entries):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.helpers import ROOT
+from tests import ROOT
 from tests.sitebuild import toc_files
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -9,7 +9,7 @@ import pytest
 from keras.src.backend.tensorflow.optimizer import TFOptimizer
 from keras.src.optimizers.base_optimizer import BaseOptimizer
 
-from tests.helpers import ROOT
+from tests import ROOT
 
 NUDGE = ROOT / "tools" / "nbval_drift.py"
 

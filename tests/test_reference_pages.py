@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT
+from tests import ROOT
 
 BLOCK = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 PAGES = sorted(p for p in (ROOT / "book").glob("*.md") if BLOCK.search(p.read_text("utf-8")))

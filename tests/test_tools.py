@@ -5,7 +5,7 @@ import tomllib
 
 import nbformat
 
-from tests.helpers import ROOT
+from tests import ROOT
 from tools import check_env
 from tools.execute_notebooks import coalesce_streams
 

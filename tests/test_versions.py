@@ -5,7 +5,7 @@ import re
 import tomllib
 
 import noxfile
-from tests.helpers import ROOT
+from tests import ROOT
 from tools import compat_report
 
 PAGE = (ROOT / "book" / "versions.md").read_text(encoding="utf-8")
