@@ -7,7 +7,6 @@ import keras
 import numpy as np
 
 import keras_convert
-from tests import ROOT  # noqa: F401  (re-exported next to the helpers)
 
 KERAS_VERSION = tuple(int(part) for part in keras.__version__.split(".")[:2])
 

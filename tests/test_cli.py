@@ -13,7 +13,8 @@ from keras import layers
 
 from keras_convert import cli
 from keras_convert.errors import NotEquivalentError
-from tests.helpers import ROOT, sample_input
+from tests import ROOT
+from tests.helpers import sample_input
 
 MODULE_FILE = "custom_models.py"
 MODULE = """
