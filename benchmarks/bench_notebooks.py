@@ -1,9 +1,12 @@
-"""Execute each notebook in a fresh kernel; report its wall time and the kernel's peak memory.
+"""Execute each notebook in a fresh kernel; report its run time and the kernel's peak memory.
 
 Usage: python benchmarks/bench_notebooks.py [notebooks/*.ipynb] [--json PATH]
 
 Binder gives a reader about 2 GB of RAM and a slow CPU share, so each chapter is held to a
 budget: peak resident memory of the kernel at most 1.2 GB and at most 30 s on 2 cores.
+The time is what a reader waits for after "Restart Kernel and Run All Cells": from asking for
+a kernel to the end of the last cell. The whole child process is timed too (it adds importing
+nbclient and the kernel's exit, where TensorFlow takes over a second to tear down).
 Each notebook runs in its own child process, so the peak measured is that notebook's alone.
 """
 
@@ -23,24 +26,30 @@ BUDGET_MB = 1200.0
 
 
 def run_one(path: Path) -> None:
-    """Child mode: execute `path` (outputs discarded) and print the kernel's peak RSS in MB."""
+    """Child mode: execute `path` (outputs discarded); print its run time and peak RSS in MB."""
     import nbformat
     from nbclient import NotebookClient
 
     notebook = nbformat.read(path, as_version=4)
-    NotebookClient(
+    client = NotebookClient(
         notebook,
         timeout=600,
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
-    ).execute()
-    # ru_maxrss of reaped children (the kernel) is in KiB on Linux.
-    print(json.dumps({"peak_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+    )
+    start = time.perf_counter()
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            client.execute_cell(cell, index)
+        seconds = time.perf_counter() - start
+    # ru_maxrss of reaped children (the kernel, reaped on leaving the block) is in KiB on Linux.
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
 
 
 def measure(path: Path) -> dict:
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
-    start = time.perf_counter()
+    process_start = time.perf_counter()
     child = subprocess.run(
         [sys.executable, __file__, "--one", str(path)],
         capture_output=True,
@@ -48,11 +57,16 @@ def measure(path: Path) -> dict:
         env=env,
         check=False,
     )
-    seconds = time.perf_counter() - start
+    process_seconds = time.perf_counter() - process_start
     if child.returncode != 0:
         raise SystemExit(f"{path} failed:\n{child.stderr[-2000:]}")
-    peak_mb = json.loads(child.stdout.strip().splitlines()[-1])["peak_mb"]
-    return {"notebook": path.name, "seconds": round(seconds, 2), "peak_mb": round(peak_mb, 1)}
+    measured = json.loads(child.stdout.strip().splitlines()[-1])
+    return {
+        "notebook": path.name,
+        "seconds": round(measured["seconds"], 2),
+        "process_seconds": round(process_seconds, 2),
+        "peak_mb": round(measured["peak_mb"], 1),
+    }
 
 
 def main() -> int:
@@ -74,23 +88,28 @@ def main() -> int:
             runs[path.name].append(measure(path))
         print(f"round {repeat + 1} of {args.repeats} done", flush=True)
     rows = []
-    print(f"{'notebook':<36} {'wall s':>8} {'peak MB':>9}  within budget", flush=True)
+    header = f"{'notebook':<36} {'run s':>8} {'process s':>9} {'peak MB':>9}  within budget"
+    print(header, flush=True)
     for name, measured in runs.items():
         row = {
             "notebook": name,
             "seconds": round(statistics.median(r["seconds"] for r in measured), 2),
             "slowest": round(max(r["seconds"] for r in measured), 2),
+            "process_seconds": round(statistics.median(r["process_seconds"] for r in measured), 2),
             "peak_mb": max(r["peak_mb"] for r in measured),
         }
         row["within_budget"] = row["seconds"] <= BUDGET_SECONDS and row["peak_mb"] <= BUDGET_MB
         rows.append(row)
         flag = "yes" if row["within_budget"] else "NO"
         print(
-            f"{row['notebook']:<36} {row['seconds']:>8.1f} {row['peak_mb']:>9.0f}  {flag}",
+            f"{row['notebook']:<36} {row['seconds']:>8.1f} {row['process_seconds']:>9.1f} "
+            f"{row['peak_mb']:>9.0f}  {flag}",
             flush=True,
         )
     total = sum(row["seconds"] for row in rows)
-    print(f"{'total':<36} {total:>8.1f} {max(r['peak_mb'] for r in rows):>9.0f}  (max)")
+    process_total = sum(row["process_seconds"] for row in rows)
+    peak = max(r["peak_mb"] for r in rows)
+    print(f"{'total':<36} {total:>8.1f} {process_total:>9.1f} {peak:>9.0f}  (max)")
     budget = f"{BUDGET_SECONDS:.0f} s and {BUDGET_MB:.0f} MB peak RSS"
     print(f"budget per notebook: {budget}; median of {args.repeats} runs on {os.cpu_count()} CPUs")
     if args.json:
