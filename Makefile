@@ -62,11 +62,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/actionlint
 
+# Each pytest run leaves out the plugins it does not use: loading nbval imports nbformat, and
+# hypothesis's plugin imports hypothesis, a few seconds per process (xdist starts three).
 pytest: $(STAMP)  ## The library's tests and the book's structure (not the built site)
-	$(BIN)/pytest -n 2 --dist load tests/ --ignore=tests/test_site.py --ignore=tests/test_browser.py
+	$(BIN)/pytest -p no:nbval -n 2 --dist load tests/ \
+	  --ignore=tests/test_site.py --ignore=tests/test_browser.py
 
 nbval: $(STAMP)  ## Re-execute the notebooks under the guard's numerics and compare every output
-	env $(NBVAL_NUMERICS) $(BIN)/pytest --nbval --nbval-current-env \
+	env $(NBVAL_NUMERICS) $(BIN)/pytest -p no:hypothesispytest --nbval --nbval-current-env \
 	  --nbval-sanitize-with nbval_sanitize.cfg -n 2 --dist loadfile $(NOTEBOOKS)
 
 book-strict: $(STAMP)
@@ -74,7 +77,8 @@ book-strict: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 
 site-tests: $(STAMP)  ## Test the site that book-strict built (links, launch buttons, browser)
-	BOOK_HTML=_build/html $(BIN)/pytest tests/test_site.py tests/test_browser.py
+	BOOK_HTML=_build/html $(BIN)/pytest -p no:nbval -p no:hypothesispytest \
+	  tests/test_site.py tests/test_browser.py
 
 execute: $(STAMP)  ## Re-execute the notebooks in place (authors, after editing; NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)

@@ -3,8 +3,6 @@
 import sys
 import tomllib
 
-import nbformat
-
 from tests import ROOT
 from tools import check_env
 from tools.execute_notebooks import coalesce_streams
@@ -41,6 +39,8 @@ def test_requires_python_agrees_with_the_environment_check():
 
 
 def test_consecutive_prints_to_one_stream_are_joined_and_nothing_else():
+    import nbformat  # here, not at the top: importing it takes seconds, collection should not
+
     out = nbformat.v4.new_output
     outputs = [
         out("stream", name="stdout", text="a\n"),

@@ -15,15 +15,17 @@ import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-
-import nbformat
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
-
 
 def execute(path: Path) -> None:
+    """Execute `path` in a fresh kernel and write it back with its outputs.
+
+    Raises:
+        nbclient.exceptions.CellExecutionError: a cell not tagged `raises-exception` raised.
+    """
+    # Imported here: the tests import coalesce_streams without paying for Jupyter's stack.
+    import nbformat
+    from nbclient import NotebookClient
+
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
         notebook,
@@ -67,6 +69,11 @@ def main(paths: list[str]) -> int:
     if not paths:
         print(__doc__, file=sys.stderr)
         return 2
+    from nbclient.exceptions import CellExecutionError
+
+    # The kernels inherit these: quiet TensorFlow, and the numerics authors store outputs with.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     for name in paths:
         path = Path(name)
         print(f"executing {path} ...", end=" ", flush=True)
