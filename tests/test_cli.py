@@ -1,9 +1,4 @@
-"""The `keras-convert` command line, on model files the tests write.
-
-Most commands run as a subprocess, as a user runs them (that is where TensorFlow's start-up
-notices would leak into stderr); conversions that only check what is written run `cli.main`
-in this process, which saves a TensorFlow import each.
-"""
+"""The `keras-convert` command line, run as a subprocess on model files the tests write."""
 
 import importlib.util
 import os
@@ -53,19 +48,6 @@ def run(*arguments, cwd):
         timeout=300,
     )
     return completed.returncode, completed.stdout, completed.stderr
-
-
-@pytest.fixture
-def run_here(capsys, monkeypatch):
-    """`cli.main(ARGUMENTS)` in this process, in `cwd`: (exit code, stdout, stderr)."""
-
-    def run_main(*arguments, cwd):
-        monkeypatch.chdir(cwd)
-        code = cli.main(list(arguments))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run_main
 
 
 @pytest.fixture(scope="module")
@@ -196,8 +178,8 @@ def test_import_and_unsafe_load_what_the_user_trusts(files):
     assert "api:         Sequential (model 'lam')" in lam
 
 
-def test_convert_a_legacy_h5_file_to_functional_writes_an_equivalent_file(files, run_here):
-    code, out, err = run_here(
+def test_convert_a_legacy_h5_file_to_functional_writes_an_equivalent_file(files):
+    code, out, err = run(
         "convert", "legacy.h5", "--to", "functional", "-o", "legacy.keras", cwd=files
     )
     assert code == 0 and err == ""
@@ -210,8 +192,8 @@ def test_convert_a_legacy_h5_file_to_functional_writes_an_equivalent_file(files,
     np.testing.assert_array_equal(original.predict(x, verbose=0), converted.predict(x, verbose=0))
 
 
-def test_a_branched_model_fails_in_one_line_then_converts_with_the_flag(files, run_here):
-    code, _, err = run_here(
+def test_a_branched_model_fails_in_one_line_then_converts_with_the_flag(files):
+    code, _, err = run(
         "convert", "residual.keras", "--to", "sequential", "-o", "r.keras", cwd=files
     )
     line = one_line(err)
@@ -219,7 +201,7 @@ def test_a_branched_model_fails_in_one_line_then_converts_with_the_flag(files, r
     assert "NotSequentialError: the output of layer 'a' feeds 2 layers" in line
     assert "--group-branches" in line
     assert not (files / "r.keras").exists()
-    code, out, _ = run_here(
+    code, out, _ = run(
         "convert",
         "residual.keras",
         "--to",
@@ -237,15 +219,13 @@ def test_a_branched_model_fails_in_one_line_then_converts_with_the_flag(files, r
     ]
 
 
-def test_an_existing_output_is_kept_without_force(files, run_here):
+def test_an_existing_output_is_kept_without_force(files):
     target = files / "taken.keras"
     target.write_text("keep me", encoding="utf-8")
-    code, _, err = run_here(
-        "convert", "mlp.keras", "--to", "functional", "-o", "taken.keras", cwd=files
-    )
+    code, _, err = run("convert", "mlp.keras", "--to", "functional", "-o", "taken.keras", cwd=files)
     assert code == 4 and "pass --force" in one_line(err)
     assert target.read_text(encoding="utf-8") == "keep me"
-    code, _, _ = run_here(
+    code, _, _ = run(
         "convert", "mlp.keras", "--to", "functional", "-o", "taken.keras", "--force", cwd=files
     )
     assert code == 0 and keras.saving.load_model(target).name == "mlp"
@@ -274,9 +254,9 @@ def test_an_existing_output_is_kept_without_force(files, run_here):
         "output-suffix",
     ],
 )
-def test_each_error_is_one_line_with_its_exit_code(files, run_here, arguments, code, message):
+def test_each_error_is_one_line_with_its_exit_code(files, arguments, code, message):
     before = set(files.iterdir())
-    returned, out, err = run_here(*arguments, cwd=files)
+    returned, out, err = run(*arguments, cwd=files)
     assert returned == code and out == ""
     assert message in one_line(err)
     assert set(files.iterdir()) == before  # nothing written, nothing left behind
