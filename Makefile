@@ -83,8 +83,8 @@ site-tests: $(STAMP)  ## Test the site that book-strict built (links, launch but
 execute: $(STAMP)  ## Re-execute the notebooks in place (authors, after editing; NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 
-bench: $(STAMP)  ## Run the benchmarks, print their tables, update book/performance/
-	$(BIN)/python benchmarks/run.py
+bench: $(STAMP)  ## Run the benchmarks, update book/performance/ (ONLY=notebooks: just that one)
+	$(BIN)/python benchmarks/run.py $(if $(ONLY),--only $(ONLY))
 
 compat: $(STAMP)  ## The library's tests on every Keras from the floor up, and on JAX; update book/versions/
 	rm -rf .nox/compat

@@ -8,6 +8,8 @@ The time is what a reader waits for after "Restart Kernel and Run All Cells": fr
 a kernel to the end of the last cell. The whole child process is timed too (it adds importing
 nbclient and the kernel's exit, where TensorFlow takes over a second to tear down).
 Each notebook runs in its own child process, so the peak measured is that notebook's alone.
+Each round also times importing Keras in a fresh process: the same work every time, it shows
+how fast the machine was during the run (a shared machine's speed drifts through the day).
 """
 
 import argparse
@@ -69,6 +71,16 @@ def measure(path: Path) -> dict:
     }
 
 
+def keras_import_seconds() -> float:
+    """Wall time of `import keras` in a fresh Python: the run's speed reference."""
+    code = "import time; t = time.perf_counter(); import keras; print(time.perf_counter() - t)"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+    child = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    return float(child.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
@@ -83,10 +95,13 @@ def main() -> int:
     # A shared machine's speed drifts by a third within minutes: run every notebook
     # `repeats` times, interleaved, and keep each one's median time and highest peak.
     runs: dict[str, list[dict]] = {path.name: [] for path in paths}
+    references = []
     for repeat in range(args.repeats):
+        references.append(keras_import_seconds())
         for path in paths:
             runs[path.name].append(measure(path))
         print(f"round {repeat + 1} of {args.repeats} done", flush=True)
+    reference = round(statistics.median(references), 2)
     rows = []
     header = f"{'notebook':<36} {'run s':>8} {'process s':>9} {'peak MB':>9}  within budget"
     print(header, flush=True)
@@ -112,9 +127,15 @@ def main() -> int:
     print(f"{'total':<36} {total:>8.1f} {process_total:>9.1f} {peak:>9.0f}  (max)")
     budget = f"{BUDGET_SECONDS:.0f} s and {BUDGET_MB:.0f} MB peak RSS"
     print(f"budget per notebook: {budget}; median of {args.repeats} runs on {os.cpu_count()} CPUs")
+    print(f"speed reference: importing Keras took {reference:.2f} s (median of the rounds)")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        summary = {"cpus": os.cpu_count(), "repeats": args.repeats, "rows": rows}
+        summary = {
+            "cpus": os.cpu_count(),
+            "repeats": args.repeats,
+            "keras_import_seconds": reference,
+            "rows": rows,
+        }
         args.json.write_text(json.dumps(summary, indent=2))
     return 0 if all(row["within_budget"] for row in rows) else 1
 

@@ -4,7 +4,8 @@ Usage: python tools/execute_notebooks.py notebooks/01_paradigm_shift.ipynb [...]
 
 Cells tagged `raises-exception` may raise; any other error stops with a non-zero exit, and
 the notebook is left unchanged. Prints each notebook's wall time and its kernel's CPU time
-(CPU time is steadier than wall time on a busy machine; the budget is 20 s of wall time).
+(CPU time is steadier than wall time on a busy machine; the budget is 20 s of run time,
+kernel start to last cell, as benchmarks/bench_notebooks.py measures it).
 Each notebook runs with its own folder as working directory, as in JupyterLab, so relative
 paths behave the same for readers and for nbval.
 """
