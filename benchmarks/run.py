@@ -139,13 +139,16 @@ def plot_notebooks(data: dict) -> None:
     )
     left.axvline(30, color="black", ls="--", lw=1, label="Binder budget: 30 s")
     left.axvline(20, color="grey", ls=":", lw=1, label="target here: 20 s")
-    left.set_xlabel(f"seconds, median of {data['repeats']} (bar: slowest run)")
+    xlabel = f"seconds, median of {data['repeats']} (bar: slowest run)"
+    if "keras_import_seconds" in data:
+        xlabel += f"\nspeed reference: importing Keras took {data['keras_import_seconds']:.1f} s"
+    left.set_xlabel(xlabel)
     left.set_xlim(0, 40)
     left.legend(loc="lower left", bbox_to_anchor=(0, 1), ncol=2, frameon=False, fontsize="small")
     right.barh(names, [row["peak_mb"] for row in rows], color="#c44e52")
     right.axvline(1200, color="black", ls="--", lw=1, label="budget: 1.2 GB")
     right.set_xlabel("kernel peak resident memory (MB)")
-    right.legend()
+    right.legend(loc="lower left", bbox_to_anchor=(0, 1), frameon=False, fontsize="small")
     left.invert_yaxis()
     fig.suptitle("Every chapter fits a Binder session (2 GB RAM)")
     fig.tight_layout()
