@@ -49,14 +49,18 @@ def run_one(path: Path) -> None:
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
 
 
+def child_env() -> dict:
+    """The environment of every child: quiet TensorFlow, oneDNN off as in `make execute`."""
+    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+
+
 def measure(path: Path) -> dict:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
     process_start = time.perf_counter()
     child = subprocess.run(
         [sys.executable, __file__, "--one", str(path)],
         capture_output=True,
         text=True,
-        env=env,
+        env=child_env(),
         check=False,
     )
     process_seconds = time.perf_counter() - process_start
@@ -74,9 +78,8 @@ def measure(path: Path) -> dict:
 def keras_import_seconds() -> float:
     """Wall time of `import keras` in a fresh Python: the run's speed reference."""
     code = "import time; t = time.perf_counter(); import keras; print(time.perf_counter() - t)"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
     child = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), check=True
     )
     return float(child.stdout.strip().splitlines()[-1])
 
