@@ -56,11 +56,13 @@ lab: $(STAMP)  ## Open the notebooks in JupyterLab
 	$(BIN)/jupyter lab notebooks/
 
 # nbval and the site's build and tests run side by side: the book shows the stored outputs, so
-# it does not wait for nbval, and it fills the CPU that nbval's kernels leave idle.
+# it does not wait for nbval, and it fills the CPU that nbval's kernels leave idle. GNU make 4
+# prints each job's output in one piece when it ends; make 3.81 (macOS) interleaves the lines.
+OUTPUT_SYNC := $(if $(filter output-sync,$(.FEATURES)),--output-sync=target)
+
 test: lint pytest  ## Everything CI checks (lint and pytest first, then nbval beside the site)
-	@echo "nbval and the site (strict build, then its tests) now run side by side;"
-	@echo "each one's output appears when it ends."
-	@$(MAKE) --no-print-directory -j2 --output-sync=target nbval site
+	@echo "nbval and the site (strict build, then its tests) now run side by side."
+	@$(MAKE) --no-print-directory -j2 $(OUTPUT_SYNC) nbval site
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
