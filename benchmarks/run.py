@@ -21,6 +21,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from bench_notebooks import child_env  # this folder: on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "book" / "performance"
@@ -33,19 +34,22 @@ SCRIPTS = {
 
 def run(name: str) -> dict:
     """Run one benchmark script; echo its table; return its JSON results."""
-    target = OUT / f"{name}.json"
-    command = [sys.executable, str(HERE / SCRIPTS[name][0]), "--json", str(target)]
+    command = [sys.executable, str(HERE / SCRIPTS[name][0]), "--json", str(results_file(name))]
     print(f"\n== {name}: {' '.join(command[1:])}", flush=True)
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
-    completed = subprocess.run(command, env=env, check=False)
+    completed = subprocess.run(command, env=child_env(), check=False)
     if completed.returncode not in (0, 1):  # 1: a notebook over budget, still recorded
         raise SystemExit(f"{name} benchmark failed with exit code {completed.returncode}")
     return recorded(name)
 
 
+def results_file(name: str) -> Path:
+    """Where one benchmark's JSON results are recorded."""
+    return OUT / f"{name}.json"
+
+
 def recorded(name: str) -> dict:
     """The last recorded results of one benchmark."""
-    return json.loads((OUT / f"{name}.json").read_text(encoding="utf-8"))
+    return json.loads(results_file(name).read_text(encoding="utf-8"))
 
 
 def machine() -> str:
