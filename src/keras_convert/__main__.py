@@ -1,7 +1,5 @@
 """`python -m keras_convert`: the `keras-convert` command line."""
 
-import sys
+from keras_convert.cli import run
 
-from keras_convert.cli import main
-
-sys.exit(main())
+run()

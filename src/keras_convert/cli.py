@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import importlib
 import importlib.util
 import os
@@ -43,6 +44,17 @@ class CommandError(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+
+def run() -> None:
+    """The `keras-convert` console script and `python -m keras_convert`: `main`, then exit.
+
+    At exit Python collects garbage several times over every object still alive, and after
+    importing TensorFlow that is about 400,000 of them: over a second, a quarter of a short
+    command's time. Freezing them first (`gc.freeze`) skips those passes."""
+    status = main()
+    gc.freeze()
+    sys.exit(status)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
