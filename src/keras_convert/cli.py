@@ -21,6 +21,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 # TensorFlow's C++ log lines at run time stay off stderr; a user's own setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -46,7 +47,7 @@ class CommandError(Exception):
         self.code = code
 
 
-def run() -> None:
+def run() -> NoReturn:
     """The `keras-convert` console script and `python -m keras_convert`: `main`, then exit.
 
     At exit Python collects garbage several times over every object still alive, and after
