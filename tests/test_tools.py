@@ -1,5 +1,6 @@
 """The tools `make` runs: the environment check, the notebook executor."""
 
+import subprocess
 import sys
 import tomllib
 
@@ -58,3 +59,35 @@ def test_consecutive_prints_to_one_stream_are_joined_and_nothing_else():
         ("execute_result", None, None),
         ("stream", "stdout", "d\n"),
     ]
+
+
+def run_execute_notebooks(path):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "execute_notebooks.py"), str(path)],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+        check=False,
+    )
+
+
+def test_execute_stores_outputs_quietly_and_leaves_a_failing_notebook_unchanged(tmp_path):
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell
+    good, bad = tmp_path / "good.ipynb", tmp_path / "bad.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell("print(6 * 7)")]), good)
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell("1 / 0")]), bad)
+    bad_before = bad.read_bytes()
+
+    ran = run_execute_notebooks(good)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stderr == ""  # the kernel's start-up says nothing (no TCP warning)
+    (output,) = nbformat.read(good, as_version=4).cells[0].outputs
+    assert output.text == "42\n"
+
+    failed = run_execute_notebooks(bad)
+    assert failed.returncode == 1
+    assert "ZeroDivisionError" in failed.stderr and "was not rewritten" in failed.stderr
+    assert bad.read_bytes() == bad_before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ipynb", "good.ipynb"]

@@ -13,6 +13,7 @@ paths behave the same for readers and for nbval.
 import os
 import resource
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,16 +27,22 @@ def execute(path: Path) -> None:
     # Imported here: the tests import coalesce_streams without paying for Jupyter's stack.
     import nbformat
     from nbclient import NotebookClient
+    from traitlets.config import Config
 
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=600,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-        record_timing=False,  # timestamps in metadata would make every run a diff
-    )
-    client.execute()
+    # The kernel talks over Unix sockets in a private folder, not TCP: no port is opened, and
+    # ipykernel does not warn on every start that its TCP traffic is unencrypted.
+    with tempfile.TemporaryDirectory() as sockets:
+        ipc = {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}
+        client = NotebookClient(
+            notebook,
+            timeout=600,
+            kernel_name="python3",
+            config=Config(KernelManager=ipc),
+            resources={"metadata": {"path": str(path.parent)}},
+            record_timing=False,  # timestamps in metadata would make every run a diff
+        )
+        client.execute()
     notebook.metadata.pop("widgets", None)
     for cell in notebook.cells:
         if cell.cell_type == "code":
