@@ -157,7 +157,10 @@ def copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> None
             f"{[tuple(v.shape) for v in target_variables]}, not {shapes}; it cannot be copied"
         )
     for variable, clone in zip(source_variables, target_variables, strict=True):
-        clone.assign(variable.value)
+        # A copy of the value, not the value: on JAX, assigning an array makes the
+        # variable hold that very buffer, and the trainer donates (deletes) the buffers of
+        # the variables it trains, so training one model would delete the other's weights.
+        clone.assign(keras.ops.copy(variable.value))
 
 
 def retrace(nodes: Sequence[Node], tensors: dict[int, Any], call: Call) -> None:
