@@ -20,8 +20,8 @@ NBVAL_NUMERICS ?= TF_ENABLE_ONEDNN_OPTS=1 TF_NUM_INTRAOP_THREADS=1 \
 	PYTHONSTARTUP=$(CURDIR)/tools/nbval_drift.py
 
 .DEFAULT_GOAL := help
-.PHONY: help venv book serve lab test lint pytest nbval book-strict site site-tests execute bench \
-	compat compat-corners lock clean distclean
+.PHONY: help venv book serve lab test lint pytest nbval nbval-jax nbval-torch book-strict site \
+	site-tests execute bench compat compat-corners lock clean distclean
 
 help:  ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,9 +77,38 @@ pytest: $(STAMP)  ## The library's tests and the book's structure (not the built
 
 # Three kernels on two cores: each one waits between cells (messages, Graphviz, file writes),
 # and the third fills those gaps (4 interleaved pairs of `make test`: about 10 s less).
+# tools/nbval_backends.py skips the cells tagged tensorflow-only on the other backends, and
+# writes what each run compared to _build/nbval/BACKEND.json (the Versions page's book table).
+NBVAL_ARGS = -p no:hypothesispytest -p tools.nbval_backends --nbval --nbval-current-env \
+	--nbval-sanitize-with nbval_sanitize.cfg -n 3 --dist loadfile
+
 nbval: $(STAMP)  ## Re-execute the notebooks under the guard's numerics and compare every output
-	env $(NBVAL_NUMERICS) $(BIN)/pytest -p no:hypothesispytest --nbval --nbval-current-env \
-	  --nbval-sanitize-with nbval_sanitize.cfg -n 3 --dist loadfile $(NOTEBOOKS)
+	env $(NBVAL_NUMERICS) KERAS_BACKEND=tensorflow PYTHONPATH=$(CURDIR) $(BIN)/pytest \
+	  $(NBVAL_ARGS) --nbval-summary _build/nbval/tensorflow.json $(NOTEBOOKS)
+
+# The same stored outputs, re-verified on JAX and on PyTorch, each in a virtualenv of its own
+# (requirements-jax.txt, requirements-torch.txt) without TensorFlow, as their readers have it.
+nbval-jax: .venv-jax/.installed  ## The same nbval on the JAX backend (cells tagged tensorflow-only skipped)
+	env KERAS_BACKEND=jax PYTHONPATH=$(CURDIR) .venv-jax/bin/pytest \
+	  $(NBVAL_ARGS) --nbval-summary _build/nbval/jax.json $(NOTEBOOKS)
+
+nbval-torch: .venv-torch/.installed  ## The same nbval on the PyTorch backend
+	env KERAS_BACKEND=torch PYTHONPATH=$(CURDIR) .venv-torch/bin/pytest \
+	  $(NBVAL_ARGS) --nbval-summary _build/nbval/torch.json $(NOTEBOOKS)
+
+.venv-%/.installed: requirements-%.txt requirements-nodeps.txt pyproject.toml
+	@$(PYTHON) tools/check_env.py
+	@test -x .venv-$*/bin/python || $(PYTHON) -m venv .venv-$*
+	@echo "Installing requirements-$*.txt into .venv-$* (first time: a minute or two)..."
+	@if ! { .venv-$*/bin/python -m pip install --quiet -r requirements-$*.txt && \
+	  .venv-$*/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt; } \
+	  > .venv-$*/install.log 2>&1; then \
+	  echo "error: could not install requirements-$*.txt (full log: .venv-$*/install.log)." >&2; \
+	  if [ "$*" = torch ]; then echo "The CPU build of torch is on PyTorch's index: run" \
+	    "PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu make nbval-torch" >&2; fi; \
+	  exit 1; \
+	fi
+	@touch $@
 
 book-strict: $(STAMP)
 	rm -rf _build/html _build/.doctrees
@@ -105,12 +134,18 @@ compat: $(STAMP)  ## The library's tests on every Keras from the floor up, and o
 compat-corners: $(STAMP)  ## Only the floor and the JAX rows of the matrix (CI runs these)
 	$(BIN)/nox -t corners
 
-lock: $(STAMP)  ## Regenerate requirements.txt from requirements.in
+# torch's CPU build comes from PyTorch's index (TORCH_WHEELS: an index, or --find-links DIR).
+TORCH_WHEELS ?= --extra-index-url https://download.pytorch.org/whl/cpu
+lock: $(STAMP)  ## Regenerate requirements*.txt from requirements*.in
 	$(BIN)/uv pip compile --universal --python-version 3.11 requirements.in -o requirements.txt
+	$(BIN)/uv pip compile --universal --python-version 3.11 requirements-jax.in \
+	  -o requirements-jax.txt
+	$(BIN)/uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  $(TORCH_WHEELS) requirements-torch.in -o requirements-torch.txt
 
 clean:  ## Remove the built site and caches (keeps the virtualenv)
 	rm -rf _build .pytest_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -not -path "./$(VENV)/*" -prune -exec rm -rf {} +
 
-distclean: clean  ## Also remove the virtualenv
-	rm -rf $(VENV)
+distclean: clean  ## Also remove the virtualenvs
+	rm -rf $(VENV) .venv-jax .venv-torch

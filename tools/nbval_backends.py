@@ -1,0 +1,120 @@
+"""pytest plugin for the nbval runs (`make nbval`, `make nbval-jax`, `make nbval-torch`).
+
+The chapters are executed and stored on TensorFlow, then re-verified against those same
+outputs on each backend. What only TensorFlow can show is marked, and skipped elsewhere:
+
+- a code cell tagged `tensorflow-only`;
+- every cell of a notebook whose metadata says `"tensorflow_only": true` (a chapter about
+  TensorFlow's own formats).
+
+The backend is the kernel's: `KERAS_BACKEND`, else `backend` in `$KERAS_HOME/keras.json`
+(`~/.keras`), else TensorFlow, the order Keras itself uses. With `--nbval-summary PATH`, the
+run writes how many cells were compared, passed, failed and skipped, per notebook, to PATH
+(JSON); `tools/compat_report.py` puts the last run of each backend on the book's "Versions
+and backends" page.
+
+Load it with `-p tools.nbval_backends` from the repository root.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter, defaultdict
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+TAG = "tensorflow-only"
+NOTEBOOK_FLAG = "tensorflow_only"
+BACKEND_PACKAGES = {"tensorflow": "tensorflow-cpu", "jax": "jax", "torch": "torch"}
+
+
+def keras_backend() -> str:
+    """The backend a kernel started from this environment will use."""
+    chosen = os.environ.get("KERAS_BACKEND")
+    if chosen:
+        return chosen
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    try:
+        return json.loads((home / "keras.json").read_text(encoding="utf-8"))["backend"]
+    except (OSError, ValueError, KeyError):
+        return "tensorflow"
+
+
+def is_tensorflow_only(cell, notebook_metadata) -> bool:
+    """Whether a cell teaches what only the TensorFlow backend can run."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    return TAG in tags or bool(notebook_metadata.get(NOTEBOOK_FLAG, False))
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--nbval-summary",
+        metavar="PATH",
+        help="write the cells compared, passed, failed and skipped per notebook (JSON)",
+    )
+
+
+def pytest_configure(config):
+    config.pluginmanager.register(_Tally(config), "nbval_backends_tally")
+
+
+def pytest_collection_modifyitems(config, items):
+    backend = keras_backend()
+    if backend == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason=f"{TAG}: not run on the {backend} backend")
+    for item in items:
+        cell = getattr(item, "cell", None)
+        if cell is not None and is_tensorflow_only(cell, item.parent.nb.metadata):
+            item.add_marker(skip)
+
+
+class _Tally:
+    """Counts each cell's outcome where the reports arrive (the xdist controller, or alone)."""
+
+    def __init__(self, config):
+        self.config = config
+        self.outcomes: dict[str, Counter] = defaultdict(Counter)
+
+    def pytest_runtest_logreport(self, report):
+        if not report.nodeid.split("::")[0].endswith(".ipynb"):
+            return
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            self.outcomes[report.nodeid.split("::")[0]][report.outcome] += 1
+
+    def pytest_sessionfinish(self, session):
+        path = self.config.getoption("--nbval-summary")
+        if not path or hasattr(self.config, "workerinput") or not self.outcomes:
+            return
+        backend = keras_backend()
+        notebooks = {
+            Path(name).name: {
+                "passed": counts["passed"],
+                "failed": counts["failed"],
+                "skipped": counts["skipped"],
+            }
+            for name, counts in sorted(self.outcomes.items())
+        }
+        totals = Counter()
+        for counts in notebooks.values():
+            totals.update(counts)
+        record = {
+            "backend": backend,
+            "backend_version": _version(BACKEND_PACKAGES.get(backend, backend)),
+            "keras": _version("keras"),
+            "compared": totals["passed"] + totals["failed"],
+            **{key: totals[key] for key in ("passed", "failed", "skipped")},
+            "notebooks": notebooks,
+        }
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
