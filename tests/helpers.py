@@ -61,3 +61,28 @@ def run_examples(*objects) -> int:
             exec(block, {"keras": keras, **namespace})
             count += 1
     return count
+
+
+def recorded_calls(model: keras.Model) -> list[tuple[str, list[str], dict]]:
+    """Each call a Functional model records, from its public config (`get_config()`):
+    (the operation's name, the names of the operations whose outputs it takes, its keyword
+    arguments other than tensors). Independent of keras_convert's own graph reader."""
+    calls = []
+    for entry in model.get_config()["layers"]:
+        for node in entry["inbound_nodes"]:
+            sources = [history[0] for history in _histories(node["args"])]
+            sources += [history[0] for history in _histories(node["kwargs"])]
+            kwargs = {k: v for k, v in node["kwargs"].items() if not _histories(v)}
+            calls.append((entry["name"], sources, kwargs))
+    return calls
+
+
+def _histories(value) -> list:
+    """The `keras_history` of every serialized symbolic tensor inside `value`."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return [value["config"]["keras_history"]]
+        return [h for item in value.values() for h in _histories(item)]
+    if isinstance(value, list | tuple):
+        return [h for item in value for h in _histories(item)]
+    return []

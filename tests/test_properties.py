@@ -8,7 +8,6 @@ import itertools
 from collections import Counter
 
 import keras
-import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +20,7 @@ from keras_convert import (
     to_functional,
     to_sequential,
 )
+from tests.helpers import assert_same_weights, randomize
 
 SETTINGS = settings(
     max_examples=25,
@@ -103,19 +103,7 @@ def build_linear(recipe):
     model = keras.Sequential(
         [keras.Input(input_shape), *(make() for _, make in makers)], name=unique("random")
     )
-    rng = np.random.default_rng(seed)
-    for weight in model.weights:
-        values = rng.standard_normal(tuple(weight.shape)) * 0.5
-        if "variance" in weight.path:
-            values = np.abs(values) + 0.5
-        weight.assign(values.astype("float32"))
-    return model
-
-
-def assert_weights_bitwise_equal(a, b):
-    assert len(a.weights) == len(b.weights)
-    for wa, wb in zip(a.weights, b.weights, strict=True):
-        assert np.array_equal(wa.numpy(), wb.numpy())
+    return randomize(model, seed=seed)
 
 
 @SETTINGS
@@ -130,8 +118,8 @@ def test_round_trip_keeps_weights_and_predictions(recipe):
         assert [layer.name for layer in back.layers] == [layer.name for layer in model.layers]
         shared = [a is b for a, b in zip(back.layers, model.layers, strict=True)]
         assert all(shared) if not copy else not any(shared)
-        assert_weights_bitwise_equal(model, functional)
-        assert_weights_bitwise_equal(model, back)
+        assert_same_weights(model, functional)
+        assert_same_weights(model, back)
         assert_equivalent(model, functional)
         assert_equivalent(model, back)
 

@@ -64,10 +64,20 @@ def test_a_model_that_rejects_explicit_inputs_is_not_equivalent():
 
 
 def test_inference_mode_is_used():
-    model = randomize(
-        keras.Sequential([keras.Input((5,)), layers.Dropout(0.9), layers.BatchNormalization()])
+    """Dropout is the identity at inference only, and BatchNormalization uses its moving
+    statistics only then: the two models agree in inference mode and in no other."""
+    with_dropout = randomize(
+        keras.Sequential(
+            [keras.Input((5,)), layers.Dropout(0.9), layers.BatchNormalization(name="bn")]
+        )
     )
-    assert_equivalent(model, to_functional(model, copy=True))
+    without = keras.Sequential([keras.Input((5,)), layers.BatchNormalization(name="bn")])
+    without.set_weights(with_dropout.get_weights())
+    assert_equivalent(with_dropout, without)
+    # Last: a call in training mode also updates the moving statistics.
+    x = np.random.default_rng(0).standard_normal((8, 5)).astype("float32")
+    in_training = [keras.ops.convert_to_numpy(m(x, training=True)) for m in (with_dropout, without)]
+    assert not np.allclose(*in_training)
 
 
 def test_generated_inputs_follow_structure_and_dtype():
