@@ -1,7 +1,8 @@
 """keras_convert: convert Keras 3 models between the Sequential and Functional APIs.
 
 Convert (`to_functional`, `to_sequential`, `is_sequential`, `flatten`), edit
-(`insert_layer`, `remove_layer`, `replace_layer`) and verify (`assert_equivalent`) models
+(`insert_layer`, `remove_layer`, `replace_layer`), verify (`assert_equivalent`) and load
+(`load_model`, Keras 2 files included) models
 without changing what they compute: when a conversion cannot be exact, a typed error
 (a `ConversionError`) names the layer and the reason.
 
@@ -25,11 +26,14 @@ if TYPE_CHECKING:
         ConversionError,
         IncompatibleShapeError,
         LayerNotFoundError,
+        ModelFileError,
         NotEquivalentError,
         NotSequentialError,
         UnbuiltModelError,
+        UnsupportedKerasError,
         UnsupportedModelError,
     )
+    from keras_convert.loading import load_model
     from keras_convert.surgery import insert_layer, remove_layer, replace_layer
     from keras_convert.verification import assert_equivalent
 
@@ -37,14 +41,17 @@ __all__ = [
     "ConversionError",
     "IncompatibleShapeError",
     "LayerNotFoundError",
+    "ModelFileError",
     "NotEquivalentError",
     "NotSequentialError",
     "UnbuiltModelError",
+    "UnsupportedKerasError",
     "UnsupportedModelError",
     "assert_equivalent",
     "flatten",
     "insert_layer",
     "is_sequential",
+    "load_model",
     "remove_layer",
     "replace_layer",
     "to_functional",
@@ -55,6 +62,7 @@ _MODULE_OF = {
     **dict.fromkeys([name for name in __all__ if name.endswith("Error")], "errors"),
     **dict.fromkeys(["insert_layer", "remove_layer", "replace_layer"], "surgery"),
     "assert_equivalent": "verification",
+    "load_model": "loading",
 }
 __version__ = "0.2.0"
 

@@ -15,27 +15,33 @@ so a Keras that removes it fails loudly in the test suite instead of being guess
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import keras
 from keras.src.backend import get_keras_mask
+from keras.src.legacy.saving import legacy_h5_format, saving_options, saving_utils
 from keras.src.models.functional import Functional
 from keras.src.saving.serialization_lib import SafeModeScope
 
-if TYPE_CHECKING:
-    from keras.src.ops.node import Node
+from keras_convert.errors import UnsupportedKerasError
 
 __all__ = [
+    "Call",
     "attached_mask",
-    "call_arguments",
     "call_context_args",
     "call_count",
     "fill_in",
     "is_functional",
     "last_call_output",
+    "legacy_compile_arguments",
+    "legacy_model_from_config",
+    "legacy_weights_by_name",
     "make_input",
     "producer",
+    "safe_mode_scope",
     "set_model_trainable_flag",
     "source_operation",
     "unsafe_deserialization",
@@ -53,24 +59,90 @@ def is_functional(obj: object) -> bool:
     return isinstance(obj, Functional)
 
 
-def source_operation(tensor: KerasTensor) -> keras.Operation:
+def _read(obj: object, attribute: str) -> Any:
+    """`obj.attribute`, or an `UnsupportedKerasError` naming what this Keras lacks.
+
+    Every attribute of a Keras graph object that is not public API is read through here,
+    so that a Keras release which renames one fails loudly, with the version, instead of
+    reading as a model without connections.
+    """
+    try:
+        return getattr(obj, attribute)
+    except AttributeError as error:
+        raise UnsupportedKerasError(
+            f"keras_convert reads `{type(obj).__name__}.{attribute}`, which Keras "
+            f"{keras.__version__} does not have (Keras 3.6 to 3.15 do); this Keras version "
+            "is not supported yet: please report it"
+        ) from error
+
+
+@dataclass(frozen=True, eq=False)
+class Call:
+    """One recorded call of an operation on symbolic tensors: a Keras `Node`, read once.
+
+    Keras records each call in a `keras.src.ops.node.Node`, whose attributes are not public
+    API; `producer` reads them into this record, so no other module touches a `Node`.
+    Checked on Keras 3.6 to 3.15.
+
+    Attributes:
+        operation: The layer, input layer or `keras.ops` operation called.
+        inputs: The symbolic tensors the call received, anywhere in its arguments
+            (`Node.input_tensors`), masks that Keras passed on included.
+        outputs: Its output tensors, flat (`Node.outputs`).
+        args: The positional arguments as recorded (`Node.arguments.args`).
+        kwargs: The keyword arguments as recorded (`Node.arguments.kwargs`).
+        is_graph_input: Whether it is an input layer's call (no tensor in, `Node.is_input`).
+    """
+
+    operation: keras.Operation
+    inputs: list[KerasTensor]
+    outputs: list[KerasTensor]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    is_graph_input: bool
+    _node: Any = field(repr=False)
+
+
+_CALLS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _call_of(node: Any) -> Call:
+    """The one `Call` record of a Keras `Node` (the same object each time it is asked for)."""
+    call = _CALLS.get(node)
+    if call is None:
+        arguments = _read(node, "arguments")
+        call = Call(
+            operation=_read(node, "operation"),
+            inputs=list(_read(node, "input_tensors")),
+            outputs=list(_read(node, "outputs")),
+            args=tuple(_read(arguments, "args")),
+            kwargs=dict(_read(arguments, "kwargs")),
+            is_graph_input=bool(_read(node, "is_input")),
+            _node=node,
+        )
+        _CALLS[node] = call
+    return call
+
+
+def source_operation(tensor: KerasTensor) -> keras.Operation | None:
     """The operation (layer, input layer or `keras.ops` call) that produced `tensor`.
 
-    Reads `tensor._keras_history`, set on every symbolic tensor a call returns. Checked on
-    Keras 3.6 to 3.15. Returns None for a tensor no operation produced.
+    Reads `tensor._keras_history`, which Keras sets on every symbolic tensor a call takes
+    or returns. Returns None for a tensor that entered a graph without being produced by
+    any operation. Checked on Keras 3.6 to 3.15.
     """
-    history = getattr(tensor, "_keras_history", None)
-    return None if history is None else history.operation
+    return _read(_read(tensor, "_keras_history"), "operation")
 
 
-def producer(tensor: KerasTensor) -> Node:
-    """The node (call event) that produced `tensor`.
+def producer(tensor: KerasTensor) -> Call:
+    """The call that produced `tensor`.
 
     `tensor._keras_history` holds the operation and the index of the call in the
     operation's `_inbound_nodes`. Checked on Keras 3.6 to 3.15.
     """
-    operation, node_index, _ = tensor._keras_history
-    return operation._inbound_nodes[node_index]
+    history = _read(tensor, "_keras_history")
+    operation = _read(history, "operation")
+    return _call_of(_read(operation, "_inbound_nodes")[_read(history, "node_index")])
 
 
 def call_count(layer: keras.Operation) -> int:
@@ -78,7 +150,7 @@ def call_count(layer: keras.Operation) -> int:
 
     Checked on Keras 3.6 to 3.15.
     """
-    return len(layer._inbound_nodes)
+    return len(_read(layer, "_inbound_nodes"))
 
 
 def last_call_output(layer: keras.Operation) -> KerasTensor:
@@ -86,24 +158,16 @@ def last_call_output(layer: keras.Operation) -> KerasTensor:
 
     Checked on Keras 3.6 to 3.15.
     """
-    return layer._inbound_nodes[-1].outputs[0]
+    return _call_of(_read(layer, "_inbound_nodes")[-1]).outputs[0]
 
 
-def call_arguments(node: Node) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The positional and keyword arguments a node recorded (`node.arguments`).
-
-    Checked on Keras 3.6 to 3.15.
-    """
-    return node.arguments.args, node.arguments.kwargs
-
-
-def fill_in(node: Node, tensors: dict[int, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The node's recorded arguments with each symbolic tensor replaced via `tensors`.
+def fill_in(call: Call, tensors: dict[int, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The call's recorded arguments with each symbolic tensor replaced via `tensors`.
 
     `tensors` maps `id(old tensor)` to its replacement; this is how `keras.Function` replays
-    a graph. Checked on Keras 3.6 to 3.15.
+    a graph (`Node.arguments.fill_in`). Checked on Keras 3.6 to 3.15.
     """
-    args, kwargs = node.arguments.fill_in(tensors)
+    args, kwargs = _read(_read(call._node, "arguments"), "fill_in")(tensors)
     return tuple(args), dict(kwargs)
 
 
@@ -166,3 +230,43 @@ def unsafe_deserialization() -> Iterator[None]:
     """
     with SafeModeScope(safe_mode=False):
         yield
+
+
+def safe_mode_scope(safe_mode: bool) -> contextlib.AbstractContextManager:
+    """A scope in which deserialization refuses (True) or allows (False) Python lambdas.
+
+    `SafeModeScope`, in `keras.src.saving.serialization_lib`. Checked on Keras 3.6 to 3.15.
+    """
+    return SafeModeScope(safe_mode=safe_mode)
+
+
+def legacy_model_from_config(config: dict, custom_objects: dict[str, Any]) -> keras.Model:
+    """A model built from a Keras 2 configuration, as Keras 3 reads one from a legacy `.h5`.
+
+    Mirrors `keras.src.legacy.saving.legacy_h5_format.load_model_from_hdf5`: the global
+    custom objects merged with `custom_objects`, `saving_utils.model_from_config` under
+    `saving_options.keras_option_scope(use_legacy_config=True)`. Keras 3 has no public
+    reader of Keras 2 configurations. Checked on Keras 3.6 to 3.15.
+    """
+    objects = {**keras.saving.get_custom_objects(), **custom_objects}
+    with saving_options.keras_option_scope(use_legacy_config=True):
+        return saving_utils.model_from_config(config, custom_objects=objects)
+
+
+def legacy_weights_by_name(file: Any, model: keras.Model) -> None:
+    """Assigns the weights of a Keras 2 `.h5` model file (an open `h5py.File`) by layer name.
+
+    `legacy_h5_format.load_weights_from_hdf5_group_by_name` on the file's `model_weights`
+    group, which raises `ValueError` when a layer's weights differ in number or shape.
+    Checked on Keras 3.6 to 3.15.
+    """
+    legacy_h5_format.load_weights_from_hdf5_group_by_name(file["model_weights"], model)
+
+
+def legacy_compile_arguments(training_config: dict, custom_objects: dict[str, Any]) -> dict:
+    """`compile()` arguments from a Keras 2 `.h5` file's `training_config`.
+
+    `saving_utils.compile_args_from_training_config`, which `load_model` uses for `.h5`
+    files. Checked on Keras 3.6 to 3.15.
+    """
+    return saving_utils.compile_args_from_training_config(training_config, custom_objects)

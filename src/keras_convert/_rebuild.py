@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 
 from keras_convert._keras_api import (
-    call_arguments,
+    Call,
     call_context_args,
     call_count,
     fill_in,
@@ -38,12 +38,9 @@ from keras_convert.graph import (
     read_graph,
 )
 
-if TYPE_CHECKING:
-    from keras_convert._keras_api import Node
-
 KerasTensor = keras.KerasTensor
 Shape = tuple[int | None, ...]
-Call = Callable[["Node", tuple, dict], Any]
+Replay = Callable[[Call, tuple, dict], Any]
 
 
 class LayerSource:
@@ -93,10 +90,10 @@ class LayerSource:
             self._copies[id(operation)] = clone
         return clone
 
-    def caller(self) -> Call:
+    def caller(self) -> Replay:
         """A `retrace` call function that calls each node's (copied) operation."""
 
-        def call(node: Node, args: tuple, kwargs: dict) -> Any:
+        def call(node: Call, args: tuple, kwargs: dict) -> Any:
             return self(node.operation)(*args, **kwargs)
 
         return call
@@ -163,7 +160,7 @@ def copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> None
         clone.assign(keras.ops.copy(variable.value))
 
 
-def retrace(nodes: Sequence[Node], tensors: dict[int, Any], call: Call) -> None:
+def retrace(nodes: Sequence[Call], tensors: dict[int, Any], call: Replay) -> None:
     """Replays `nodes` on new tensors, like `keras.Function` does, keeping call arguments.
 
     Masks that Keras passed on implicitly are not replayed: Keras recomputes them from
@@ -216,7 +213,7 @@ def structure_of(model: keras.Model, kind: str) -> Any:
 def functional_from_graph(
     graph: Graph,
     *,
-    call: Call,
+    call: Replay,
     name: str,
     inputs: list[KerasTensor] | None = None,
     tensors: dict[int, Any] | None = None,
@@ -312,7 +309,7 @@ def call_checked(
         raise shape_error(operation.name, _single(received), built_shape, error) from error
 
 
-def node_input_shape(node: Node) -> Any:
+def node_input_shape(node: Call) -> Any:
     """Input shape(s) of a recorded call: one shape, or a list for several tensors."""
     return _single([t.shape for t in data_inputs(node)])
 
@@ -345,7 +342,7 @@ def inline_sub_models(model: keras.Model, source: LayerSource) -> keras.Model:
     graph = read_graph(model)
     inlined = _inlined_sub_models(graph)
 
-    def call(node: Node, args: tuple, kwargs: dict) -> Any:
+    def call(node: Call, args: tuple, kwargs: dict) -> Any:
         sub_graph = inlined.get(id(node.operation))
         if sub_graph is None:
             return source(node.operation)(*args, **kwargs)
@@ -379,9 +376,9 @@ def _inlined_sub_models(graph: Graph) -> dict[int, Graph]:
     return inlined
 
 
-def _inlinable_call(node: Node, sub_graph: Graph) -> bool:
+def _inlinable_call(node: Call, sub_graph: Graph) -> bool:
     """Whether replaying the sub-model's graph in place of this call changes nothing."""
-    args, kwargs = call_arguments(node)
+    args, kwargs = node.args, node.kwargs
     context = call_context_args(node.operation)
     implicit = implicit_mask_keys(node)
     if len(args) != 1 or any(
@@ -417,7 +414,7 @@ def _call_inlined(sub_graph: Graph, args: tuple, kwargs: dict, source: LayerSour
     tensors = {id(t): x for t, x in zip(sub_graph.inputs, flat, strict=True)}
     context = {key: value for key, value in kwargs.items() if key != "mask" and value is not None}
 
-    def call(node: Node, inner_args: tuple, inner_kwargs: dict) -> Any:
+    def call(node: Call, inner_args: tuple, inner_kwargs: dict) -> Any:
         accepted = call_context_args(node.operation)
         overrides = {key: value for key, value in context.items() if key in accepted}
         return source(node.operation)(*inner_args, **{**inner_kwargs, **overrides})

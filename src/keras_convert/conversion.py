@@ -299,13 +299,13 @@ def _plan_sequential(model: keras.Model, *, flatten: bool, group_branches: bool)
         try:
             nodes = chain(graph)
         except NotSequentialError as error:
+            # Grouping needs one input and one output, and a layer to start from.
             single = len(graph.inputs) == 1 and len(graph.outputs) == 1
-            if not single:
+            if not single or error.layer_name is None:
                 raise
             if not group_branches:
                 raise NotSequentialError(
-                    f"{error}. to_sequential(..., group_branches=True) wraps such regions "
-                    "in Functional blocks"
+                    error.reason, layer_name=error.layer_name, groupable=True
                 ) from None
             steps, incoming = _grouped_steps(graph)
         else:
@@ -400,7 +400,8 @@ def _unbuilt_sequential_to_functional(
             f"Sequential model '{model.name}' is not built, so its input shape is unknown. "
             "Pass input_shape=... (the shape of one sample, without the batch dimension), "
             "e.g. to_functional(model, input_shape=(28, 28, 1)), or start the Sequential "
-            "with keras.Input(shape=...)"
+            "with keras.Input(shape=...)",
+            model_name=model.name,
         )
     if not model.layers:
         raise ConversionError(f"Sequential model '{model.name}' has no layers")

@@ -18,9 +18,11 @@ __all__ = [
     "ConversionError",
     "IncompatibleShapeError",
     "LayerNotFoundError",
+    "ModelFileError",
     "NotEquivalentError",
     "NotSequentialError",
     "UnbuiltModelError",
+    "UnsupportedKerasError",
     "UnsupportedModelError",
 ]
 
@@ -35,11 +37,34 @@ class NotSequentialError(ConversionError):
     The message names the first offending layer (or operation) in topological order
     and why it breaks the chain: a branch, a merge, a shared layer, extra call
     arguments, a raw `keras.ops` operation, or several inputs/outputs.
+
+    Attributes:
+        reason: The message without its advice (where the chain breaks, and why).
+        layer_name: The offending layer or operation, or None (several inputs/outputs).
+        groupable: Whether `to_sequential(..., group_branches=True)` converts the model
+            (it has one input and one output); the message then says so.
     """
+
+    def __init__(
+        self, reason: str, *, layer_name: str | None = None, groupable: bool = False
+    ) -> None:
+        advice = ". to_sequential(..., group_branches=True) wraps such regions in Functional blocks"
+        super().__init__(reason + (advice if groupable else ""))
+        self.reason = reason
+        self.layer_name = layer_name
+        self.groupable = groupable
 
 
 class UnbuiltModelError(ConversionError):
-    """The model has no known input shape (an unbuilt Sequential model)."""
+    """The model has no known input shape (an unbuilt Sequential model).
+
+    Attributes:
+        model_name: The unbuilt model's name.
+    """
+
+    def __init__(self, message: str, *, model_name: str) -> None:
+        super().__init__(message)
+        self.model_name = model_name
 
 
 class UnsupportedModelError(ConversionError):
@@ -47,6 +72,15 @@ class UnsupportedModelError(ConversionError):
 
     Typically a subclassed `keras.Model`, whose computation lives in Python code in
     `call()` rather than in a graph of layers.
+    """
+
+
+class UnsupportedKerasError(ConversionError):
+    """The installed Keras lacks an internal attribute that keras_convert reads.
+
+    keras_convert reads a model's graph through a few attributes that are not public
+    Keras API (all in `keras_convert._keras_api`); a Keras release that renames one raises
+    this, naming the attribute and the version, instead of misreading the graph.
     """
 
 
@@ -102,6 +136,40 @@ class NotEquivalentError(AssertionError):
         super().__init__(message)
         self.max_abs_diff = max_abs_diff
         self.output_index = output_index
+
+
+class ModelFileError(ValueError):
+    """A model file cannot be loaded (raised by `load_model`).
+
+    The message is one line: `cannot load 'PATH': CAUSE; REMEDY`. The attributes let a
+    caller (the command line, say) word its own advice.
+
+    Attributes:
+        path: The file.
+        cause: What is wrong, in a few words ("it is not a zip file, so not a .keras file",
+            "class 'Scale' is not registered").
+        remedy: What the Python caller can do about it, or None.
+        class_name: The class the file names that nothing resolves, or None.
+        needs: What would let the file load: "custom_objects" (the class `class_name`),
+            "unsafe" (`safe_mode=False`, for Python code in the file), or None.
+    """
+
+    def __init__(
+        self,
+        path: object,
+        cause: str,
+        *,
+        remedy: str | None = None,
+        class_name: str | None = None,
+        needs: str | None = None,
+    ) -> None:
+        message = f"cannot load '{path}': {cause}" + (f"; {remedy}" if remedy else "")
+        super().__init__(message)
+        self.path = path
+        self.cause = cause
+        self.remedy = remedy
+        self.class_name = class_name
+        self.needs = needs
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")

@@ -1,6 +1,6 @@
 """Graph analysis: read a model's graph of call events, check it is a chain, find its blocks.
 
-A Keras 3 Functional model is a DAG whose vertices are `Node`s (one per call of an
+A Keras 3 Functional model is a DAG whose vertices are calls (`_keras_api.Call`, one per call of an
 operation) and whose edges are `KerasTensor`s. Raw `keras.ops` calls on symbolic tensors
 are nodes too, but their operations are not in `model.layers`, so everything here walks
 nodes, never `model.layers`, and nothing is ever silently dropped.
@@ -12,13 +12,13 @@ import bisect
 import inspect
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 
 from keras_convert._keras_api import (
+    Call,
     attached_mask,
-    call_arguments,
     call_context_args,
     is_functional,
     producer,
@@ -31,9 +31,6 @@ from keras_convert.errors import (
     UnsupportedModelError,
     wrong_type,
 )
-
-if TYPE_CHECKING:
-    from keras_convert._keras_api import Node
 
 KerasTensor = keras.KerasTensor
 
@@ -55,8 +52,8 @@ class Graph:
     model: keras.Model
     inputs: list[KerasTensor]
     outputs: list[KerasTensor]
-    nodes: list[Node]
-    consumers: dict[int, list[Node]] = field(default_factory=dict)
+    nodes: list[Call]
+    consumers: dict[int, list[Call]] = field(default_factory=dict)
     calls: Counter[int] = field(default_factory=Counter)
 
 
@@ -108,12 +105,13 @@ def read_graph(model: keras.Model) -> Graph:
         raise UnbuiltModelError(
             f"Sequential model '{model.name}' is not built, so it has no graph yet. "
             "Pass input_shape=... (without the batch dimension), or start the "
-            "Sequential with keras.Input(shape=...)"
+            "Sequential with keras.Input(shape=...)",
+            model_name=model.name,
         )
     inputs = list(model.inputs)
     outputs = list(model.outputs)
     nodes = _topological_nodes(inputs, outputs)
-    consumers: dict[int, list[Node]] = defaultdict(list)
+    consumers: dict[int, list[Call]] = defaultdict(list)
     for node in nodes:
         seen: set[int] = set()
         for tensor in data_inputs(node):
@@ -124,7 +122,7 @@ def read_graph(model: keras.Model) -> Graph:
     return Graph(model, inputs, outputs, nodes, dict(consumers), calls)
 
 
-def implicit_mask_keys(node: Node) -> frozenset[str]:
+def implicit_mask_keys(node: Call) -> frozenset[str]:
     """Keyword arguments of `node` that only pass on the mask Keras attached to its inputs.
 
     When a layer is called on a masked tensor, Keras fills in `mask=` (or `<arg>_mask=`)
@@ -132,7 +130,7 @@ def implicit_mask_keys(node: Node) -> frozenset[str]:
     `keras.ops` calls that computed the mask. Calling the layer again on an equally
     masked tensor recomputes the same arguments, so they are not real extra inputs.
     """
-    args, kwargs = call_arguments(node)
+    args, kwargs = node.args, node.kwargs
     candidates = [key for key in kwargs if key == "mask" or key.endswith("_mask")]
     if not candidates:
         return frozenset()
@@ -152,12 +150,12 @@ def implicit_mask_keys(node: Node) -> frozenset[str]:
     return frozenset(implicit)
 
 
-def data_inputs(node: Node) -> list[KerasTensor]:
+def data_inputs(node: Call) -> list[KerasTensor]:
     """The tensors a call consumes, without the masks Keras passes on implicitly."""
-    args, kwargs = call_arguments(node)
+    args, kwargs = node.args, node.kwargs
     implicit = implicit_mask_keys(node) if kwargs else frozenset()
     if not implicit:
-        return node.input_tensors
+        return node.inputs
     explicit = {key: value for key, value in kwargs.items() if key not in implicit}
     return [t for t in keras.tree.flatten((args, explicit)) if isinstance(t, KerasTensor)]
 
@@ -167,7 +165,7 @@ def source_name(tensor: KerasTensor) -> str:
     return source_operation(tensor).name
 
 
-def chain(graph: Graph) -> list[Node]:
+def chain(graph: Graph) -> list[Call]:
     """The nodes of a linear graph, from input to output.
 
     A graph is a chain when it has one input and one output, and every call takes
@@ -187,7 +185,7 @@ def chain(graph: Graph) -> list[Node]:
     _check_single_input_output(graph)
     tensor = graph.inputs[0]
     output = graph.outputs[0]
-    nodes: list[Node] = []
+    nodes: list[Call] = []
     while tensor is not output:
         consumers = graph.consumers.get(id(tensor), [])
         if not consumers:
@@ -195,11 +193,13 @@ def chain(graph: Graph) -> list[Node]:
                 f"the output of '{source_name(tensor)}' does not reach the model's output"
             )
         if len(consumers) > 1:
-            raise NotSequentialError(_branch_message(graph, tensor, consumers))
+            raise NotSequentialError(
+                _branch_message(graph, tensor, consumers), layer_name=source_name(tensor)
+            )
         node = consumers[0]
         problem = call_problem(graph, node)
         if problem:
-            raise NotSequentialError(problem)
+            raise NotSequentialError(problem, layer_name=node.operation.name)
         nodes.append(node)
         tensor = node.outputs[0]
     if not nodes:
@@ -210,7 +210,7 @@ def chain(graph: Graph) -> list[Node]:
     return nodes
 
 
-def call_problem(graph: Graph, node: Node) -> str | None:
+def call_problem(graph: Graph, node: Call) -> str | None:
     """Why `node` cannot be a step of a Sequential model, or None if it can."""
     operation = node.operation
     name = operation.name
@@ -232,7 +232,7 @@ def call_problem(graph: Graph, node: Node) -> str | None:
             f"layer '{name}' is called {count} times (shared layer; a Sequential calls "
             "each layer once)"
         )
-    args, _ = call_arguments(node)
+    args = node.args
     if args and not isinstance(args[0], KerasTensor):
         return (
             f"layer '{name}' receives its input inside a {type(args[0]).__name__}; "
@@ -251,7 +251,7 @@ def call_problem(graph: Graph, node: Node) -> str | None:
     return None
 
 
-def extra_arguments(node: Node) -> str:
+def extra_arguments(node: Call) -> str:
     """The call arguments of `node` beyond its first positional tensor, as text ('' if none).
 
     Implicit masks, `mask=None`, and call-context arguments such as `training` left at
@@ -259,7 +259,7 @@ def extra_arguments(node: Node) -> str:
     records that default (for example `training=False` on every `Dropout` call), and a
     Sequential model resolves them in exactly the same way.
     """
-    args, kwargs = call_arguments(node)
+    args, kwargs = node.args, node.kwargs
     implicit = implicit_mask_keys(node) if kwargs else frozenset()
     extra = {
         key: value
@@ -342,7 +342,7 @@ class Segment:
 
     input: KerasTensor
     output: KerasTensor
-    nodes: list[Node]
+    nodes: list[Call]
 
 
 def segments(graph: Graph) -> list[Segment]:
@@ -369,7 +369,7 @@ def segments(graph: Graph) -> list[Segment]:
     positions, live = _tensor_positions(graph)
     cut_positions = [positions[id(t)] for t in cuts]
     owner: dict[int, int] = {}
-    groups: list[list[Node]] = [[] for _ in cuts[1:]]
+    groups: list[list[Call]] = [[] for _ in cuts[1:]]
     for node in graph.nodes:
         last = max(positions[id(t)] for t in node.outputs if id(t) in live)
         index = bisect.bisect_left(cut_positions, last) - 1
@@ -417,7 +417,7 @@ def _check_single_input_output(graph: Graph) -> None:
             )
 
 
-def _branch_message(graph: Graph, tensor: KerasTensor, consumers: list[Node]) -> str:
+def _branch_message(graph: Graph, tensor: KerasTensor, consumers: list[Call]) -> str:
     if tensor is graph.inputs[0]:
         where = f"input '{source_name(tensor)}'"
     else:
@@ -453,15 +453,15 @@ def _tensor_positions(graph: Graph) -> tuple[dict[int, int], dict[int, KerasTens
     return positions, live
 
 
-def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Node]:
-    """Nodes between `inputs` and `outputs`, parents first (iterative: deep models are fine)."""
+def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) -> list[Call]:
+    """Calls between `inputs` and `outputs`, parents first (iterative: deep models are fine)."""
     input_ids = {id(t) for t in inputs}
     done: set[int] = set()
-    order: list[Node] = []
+    order: list[Call] = []
     for output in outputs:
         if id(output) in input_ids:
             continue
-        stack: list[tuple[Node, bool]] = [(_producer_checked(output), False)]
+        stack: list[tuple[Call, bool]] = [(_producer_checked(output), False)]
         while stack:
             node, expanded = stack.pop()
             if expanded:
@@ -479,12 +479,12 @@ def _topological_nodes(inputs: list[KerasTensor], outputs: list[KerasTensor]) ->
     return order
 
 
-def _producer_checked(tensor: KerasTensor) -> Node:
+def _producer_checked(tensor: KerasTensor) -> Call:
     operation = source_operation(tensor)
     if operation is None:
         raise ConversionError(f"tensor '{tensor.name}' is not connected to the model's inputs")
     node = producer(tensor)
-    if node.is_input:
+    if node.is_graph_input:
         raise ConversionError(
             f"tensor '{tensor.name}' comes from input '{operation.name}', which is "
             "not one of the model's inputs"

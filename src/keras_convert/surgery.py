@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import keras
 
-from keras_convert._keras_api import call_arguments, call_context_args, source_operation
+from keras_convert._keras_api import Call, call_context_args, source_operation
 from keras_convert._rebuild import (
     LayerSource,
     call_checked,
@@ -49,9 +49,6 @@ from keras_convert.graph import (
     operation_names,
     read_graph,
 )
-
-if TYPE_CHECKING:
-    from keras_convert._keras_api import Node
 
 __all__ = ["insert_layer", "remove_layer", "replace_layer"]
 
@@ -286,7 +283,7 @@ def _edit_functional(
     if input_index is not None and new_layer is not None:
         tensors[id(graph.inputs[input_index])] = call_checked(new_layer, (inputs[input_index],), {})
 
-    def call(node: Node, args: tuple, kwargs: dict) -> Any:
+    def call(node: Call, args: tuple, kwargs: dict) -> Any:
         operation = node.operation
         built_shape = node_input_shape(node)
         if operation is not target:
@@ -330,10 +327,10 @@ def _arguments_accepted(
     return accepted
 
 
-def _check_node(model: keras.Model, node: Node, edit: _Edit) -> None:
+def _check_node(model: keras.Model, node: Call, edit: _Edit) -> None:
     """Raises if the edit cannot apply to this call of the target layer."""
     name = node.operation.name
-    args, _ = call_arguments(node)
+    args = node.args
     tensors = data_inputs(node)
     single_input = len(tensors) == 1 and bool(args) and args[0] is tensors[0]
     if edit in ("before", "remove") and not single_input:

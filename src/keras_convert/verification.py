@@ -111,7 +111,8 @@ def _inputs(model: keras.Model) -> list[keras.KerasTensor]:
     except AttributeError:
         raise UnbuiltModelError(
             f"model '{model.name}' is not built, so no inputs can be generated for it; "
-            "pass x=..., or build it (e.g. start a Sequential with keras.Input(shape=...))"
+            "pass x=..., or build it (e.g. start a Sequential with keras.Input(shape=...))",
+            model_name=model.name,
         ) from None
 
 
