@@ -4,24 +4,37 @@
     keras-convert convert model.h5 --to functional -o model_functional.keras
 
 `convert` checks the result with `assert_equivalent`, writes it to a temporary file next to
-the output, loads that file back and checks it again, and only then moves it into place: a
-failure never leaves a partial output behind. Errors print one line on stderr and exit with
-a code that says what went wrong (see EXIT_CODES).
+the output, loads that file back and checks it again, and only then puts it in place: with
+`--force` by renaming it over the output, without by creating the output exclusively (a hard
+link, or `O_EXCL`), so a file that appears while the conversion runs is never replaced. The
+temporary file is removed whatever happens, Ctrl-C and SIGTERM included. Errors print one
+line on stderr and exit with a code that says what went wrong (see EXIT_CODES); a failure
+the command line did not foresee is a bug, reported as such (`--debug`, or the environment
+variable KERAS_CONVERT_DEBUG=1, prints its traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import importlib
 import importlib.util
 import os
+import shutil
+import signal
+import stat
 import sys
+import tempfile
+import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
+
+from keras_convert.errors import ModelFileError
+from keras_convert.files import inspect_file
 
 # TensorFlow's C++ log lines at run time stay off stderr; a user's own setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -30,13 +43,19 @@ EXIT_CODES = {
     0: "success",
     1: "the model cannot be converted exactly (the message names the layer)",
     2: "wrong command-line usage",
-    3: "the input file is missing, unreadable, or not a Keras model",
+    3: "an input file is missing, unreadable, or not a Keras model",
     4: "the output cannot be written (it exists without --force, or its name is not .keras)",
+    5: "an internal error: a bug in keras-convert (please report it; --debug shows where)",
+    130: "interrupted (Ctrl-C); nothing was written",
+    143: "terminated (SIGTERM); nothing was written",
 }
-
-
-# How Keras 3.6 to 3.15 say that a file names a class they do not know.
-UNKNOWN_CLASS = ("Unknown layer", "Could not locate", "Could not deserialize class")
+DEBUG_VARIABLE = "KERAS_CONVERT_DEBUG"
+# What a caller of the library passes to fix what `ModelFileError.needs` names, on the
+# command line.
+FLAG_FOR = {
+    "custom_objects": "pass --import MODULE, a module that registers it",
+    "unsafe": "if you trust this file, pass --unsafe",
+}
 
 
 class CommandError(Exception):
@@ -45,6 +64,10 @@ class CommandError(Exception):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that `finally` blocks clean up."""
 
 
 def run() -> NoReturn:
@@ -64,59 +87,111 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
     if arguments.command == "convert" and arguments.group_branches and arguments.to != "sequential":
         parser.error("--group-branches applies to --to sequential only")
+    debug = arguments.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        # Mistakes in the paths are reported before the seconds-long import of Keras.
-        sources = arguments.files if arguments.command == "inspect" else [arguments.file]
-        for name in sources:
-            check_input(Path(name))
-        if arguments.command == "convert":
-            check_output(Path(arguments.output), force=arguments.force)
-        with _quiet():
-            _import_keras_quietly()
-            for module in arguments.imports:
-                import_module(module)
-            if arguments.command == "inspect":
-                return _inspect_each(arguments.files, unsafe=arguments.unsafe)
-            lines = convert_file(
-                Path(arguments.file),
-                Path(arguments.output),
-                to=arguments.to,
-                group_branches=arguments.group_branches,
-                force=arguments.force,
-                unsafe=arguments.unsafe,
-            )
+        return _command(arguments, debug)
     except CommandError as error:
-        _report(error)
+        _report(str(error))
         return error.code
+    except KeyboardInterrupt:
+        _report("interrupted; nothing was written")
+        return 130
+    except Terminated:
+        _report("terminated; nothing was written")
+        return 143
+    except Exception as error:
+        return _internal_error(error, debug)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _command(arguments: argparse.Namespace, debug: bool) -> int:
+    if arguments.command == "inspect":
+        # Mistakes in the paths are reported before the seconds-long import of Keras.
+        problems = {name: _problem(Path(name)) for name in arguments.files}
+        if all(problems.values()):
+            for problem in problems.values():
+                _report(str(problem))
+            return 3
+    else:
+        check_input(Path(arguments.file))
+        check_output(Path(arguments.output), force=arguments.force)
+    with _quiet():
+        _import_keras_quietly()
+        for module in arguments.imports:
+            import_module(module)
+        if arguments.command == "inspect":
+            return _inspect_each(arguments.files, problems, unsafe=arguments.unsafe, debug=debug)
+        lines = convert_file(
+            Path(arguments.file),
+            Path(arguments.output),
+            to=arguments.to,
+            group_branches=arguments.group_branches,
+            force=arguments.force,
+            unsafe=arguments.unsafe,
+        )
     print("\n".join(lines))
     return 0
 
 
-def _inspect_each(files: Sequence[str], *, unsafe: bool) -> int:
-    """Inspects the files in turn, printing as it goes; one that fails is reported and skipped.
+def _problem(path: Path) -> CommandError | None:
+    try:
+        check_input(path)
+    except CommandError as error:
+        return error
+    return None
 
-    Returns the exit code of the first failure, or 0.
-    """
+
+def _inspect_each(files: Sequence[str], problems: dict, *, unsafe: bool, debug: bool) -> int:
+    """Inspects the files in turn, printing as it goes; one that fails is reported in one
+    line and the others are still inspected. Returns the first failure's exit code, or 0."""
     status, printed = 0, False
     for name in files:
         try:
-            lines = inspect_file(Path(name), unsafe=unsafe)
+            if problems[name] is not None:
+                raise problems[name]
+            lines = inspect_file_lines(Path(name), unsafe=unsafe)
         except CommandError as error:
-            _report(error)
+            _report(str(error))
             status = status or error.code
+            continue
+        except Exception as error:
+            status = status or _internal_error(error, debug, what=f"inspecting '{name}'")
             continue
         print("\n".join(["", *lines] if printed else lines), flush=True)
         printed = True
     return status
 
 
-def _report(error: CommandError) -> None:
+def _report(message: str) -> None:
     sys.stdout.flush()
-    print(f"keras-convert: error: {error}", file=sys.stderr, flush=True)
+    print(f"keras-convert: error: {message}", file=sys.stderr, flush=True)
 
 
-def inspect_file(path: Path, *, unsafe: bool = False) -> list[str]:
+def _internal_error(error: Exception, debug: bool, what: str = "") -> int:
+    """Reports a failure the command line did not foresee: a bug. Returns exit code 5."""
+    if debug:
+        sys.stdout.flush()
+        traceback.print_exception(error, file=sys.stderr)
+    detail = str(error).strip().splitlines()[0][:160] if str(error).strip() else ""
+    where = f" while {what}" if what else ""
+    hint = "" if debug else f" (--debug or {DEBUG_VARIABLE}=1 shows the traceback)"
+    _report(
+        f"internal error{where}: {type(error).__name__}: {detail}; this is a bug in "
+        f"keras-convert, please report it{hint}"
+    )
+    return 5
+
+
+def _raise_terminated(signum, frame) -> NoReturn:
+    raise Terminated
+
+
+def inspect_file_lines(path: Path, *, unsafe: bool = False) -> list[str]:
     """What `keras-convert inspect` prints about the model in `path`, line by line."""
+    import keras
+
     from keras_convert.graph import is_graph_model
 
     model = load(path, unsafe=unsafe)
@@ -128,21 +203,28 @@ def inspect_file(path: Path, *, unsafe: bool = False) -> list[str]:
             "layers; nothing converts it",
         ]
         return lines
-    import keras
-
     api = "Sequential" if isinstance(model, keras.Sequential) else "Functional"
     layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
     nested = sum(isinstance(layer, keras.Model) for layer in layers)
-    trainable = sum(int(_size(w)) for w in model.trainable_weights)
     lines += [
         f"api:         {api} (model '{model.name}')",
         f"layers:      {len(layers)}" + (f", {nested} of them nested models" if nested else ""),
+    ]
+    if not model.built:
+        return [
+            *lines,
+            "parameters:  unknown: the model is not built (the file records no input shape)",
+            "sequential:  yes: it is a Sequential model (unbuilt: to convert it, build it in "
+            "Python with an input shape)",
+        ]
+    trainable = sum(int(_size(w)) for w in model.trainable_weights)
+    return [
+        *lines,
         f"parameters:  {model.count_params():,} ({trainable:,} trainable)",
         f"inputs:      {_tensors(model.inputs)}",
         f"outputs:     {_tensors(model.outputs)}",
         f"sequential:  {_sequential_verdict(model)}",
     ]
-    return lines
 
 
 def convert_file(
@@ -166,21 +248,11 @@ def convert_file(
         else:
             converted = to_sequential(model, group_branches=group_branches)
         assert_equivalent(model, converted)
-    except (ConversionError, NotEquivalentError) as error:
-        message = str(error).replace("to_sequential(..., group_branches=True)", "--group-branches")
-        raise CommandError(f"{type(error).__name__}: {message}", 1) from error
-    temporary = output.with_name(f".{output.stem}.{os.getpid()}.partial.keras")
-    try:
-        converted.save(temporary)
-        reloaded = load(temporary, unsafe=unsafe)
-        assert_equivalent(converted, reloaded)
-        os.replace(temporary, output)
+    except ConversionError as error:
+        raise CommandError(_conversion_message(error), 1) from error
     except NotEquivalentError as error:
-        raise CommandError(f"the written file does not reload exactly: {error}", 1) from error
-    except OSError as error:
-        raise CommandError(f"cannot write '{output}': {error.strerror or error}", 4) from error
-    finally:
-        temporary.unlink(missing_ok=True)
+        raise CommandError(f"{type(error).__name__}: {error}", 1) from error
+    _write(converted, output, force=force, unsafe=unsafe)
     kind = type(converted).__name__ if to == "sequential" else "Functional"
     return [
         f"wrote {output}: {kind} model '{converted.name}', "
@@ -190,60 +262,143 @@ def convert_file(
     ]
 
 
-def check_input(path: Path) -> None:
-    """Raises `CommandError` (exit code 3) unless `path` names a .keras or .h5 file."""
-    if not path.exists():
-        raise CommandError(f"'{path}' does not exist", 3)
-    if (path / "saved_model.pb").is_file() or path.name == "saved_model.pb":
-        raise CommandError(
-            f"'{path}' is a TensorFlow SavedModel: Keras 3 loads one only for inference, as "
-            "keras.layers.TFSMLayer, with no layers to convert; load the architecture and "
-            "weights from a .keras or .h5 file instead",
-            3,
+def _conversion_message(error: Exception) -> str:
+    """A library error in the command line's words: its reason, and the flag that helps."""
+    from keras_convert import NotSequentialError, UnbuiltModelError
+
+    name = type(error).__name__
+    if isinstance(error, NotSequentialError):
+        if error.groupable:
+            return f"{name}: {error.reason}; --group-branches wraps such regions in blocks"
+        return f"{name}: {error.reason}"
+    if isinstance(error, UnbuiltModelError):
+        return (
+            f"{name}: model '{error.model_name}' is not built (the file records no input "
+            "shape); build it in Python: keras_convert.to_functional(model, input_shape=...)"
         )
-    if path.is_dir() or path.suffix not in (".keras", ".h5", ".hdf5"):
-        raise CommandError(f"'{path}' is not a .keras or .h5 model file", 3)
+    return f"{name}: {error}"
+
+
+def _write(converted, output: Path, *, force: bool, unsafe: bool) -> None:
+    """Saves `converted` to a temporary file beside `output`, checks that it reloads to the
+    same model, and puts it in place (exclusively unless `force`). The temporary file never
+    outlives this call."""
+    from keras_convert import NotEquivalentError, assert_equivalent
+
+    try:
+        handle, name = tempfile.mkstemp(
+            prefix=".keras-convert-", suffix=".keras", dir=output.parent
+        )
+    except OSError as error:
+        raise CommandError(f"cannot write in '{output.parent}': {_reason(error)}", 4) from error
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; the output is not
+        converted.save(temporary)
+        reloaded = load(temporary, unsafe=unsafe)
+        assert_equivalent(converted, reloaded)
+        if force:
+            os.replace(temporary, output)
+        else:
+            _place_exclusively(temporary, output)
+    except NotEquivalentError as error:
+        raise CommandError(f"the written file does not reload exactly: {error}", 1) from error
+    except OSError as error:
+        raise CommandError(f"cannot write '{output}': {_reason(error)}", 4) from error
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _place_exclusively(temporary: Path, output: Path) -> None:
+    """Gives `temporary`'s content the name `output`, failing if `output` exists (a file, a
+    directory or a symbolic link, dangling or not) at that moment."""
+    try:
+        os.link(temporary, output)
+        return
+    except FileExistsError as error:
+        raise _appeared(output) from error
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
+            raise
+    # A file system without hard links: create the output exclusively and copy.
+    try:
+        descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError as error:
+        raise _appeared(output) from error
+    try:
+        with os.fdopen(descriptor, "wb") as target, open(temporary, "rb") as source:
+            shutil.copyfileobj(source, target)
+    except BaseException:
+        output.unlink(missing_ok=True)
+        raise
+
+
+def _appeared(output: Path) -> CommandError:
+    return CommandError(
+        f"'{output}' appeared while converting; it is kept: pass --force to overwrite it", 4
+    )
+
+
+def check_input(path: Path) -> None:
+    """Raises `CommandError` (exit code 3) unless `path` is a readable model file.
+
+    Reads only the file's header (`keras_convert.files.inspect_file`): no Keras needed.
+    """
+    try:
+        inspect_file(path)
+    except FileNotFoundError as error:
+        raise CommandError(f"'{path}' does not exist", 3) from error
+    except OSError as error:
+        raise CommandError(f"cannot read '{path}': {_reason(error)}", 3) from error
+    except ModelFileError as error:
+        raise CommandError(_load_message(error), 3) from error
 
 
 def check_output(output: Path, *, force: bool) -> None:
     """Raises `CommandError` (exit code 4) if `output` cannot or must not be written."""
     if output.suffix != ".keras":
         raise CommandError(f"the output must be a .keras file, not '{output.name}'", 4)
-    if output.exists() and not force:
-        raise CommandError(f"'{output}' exists; pass --force to overwrite it", 4)
     if not output.parent.is_dir():
         raise CommandError(f"the folder '{output.parent}' does not exist", 4)
+    if not os.path.lexists(output):
+        return
+    if not force:
+        raise CommandError(f"'{output}' exists; pass --force to overwrite it", 4)
+    mode = os.lstat(output).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise CommandError(f"'{output}' exists and is not a file; --force replaces only files", 4)
 
 
 def load(path: Path, *, unsafe: bool = False):
-    """Loads a `.keras` or legacy `.h5` model without compiling it.
+    """Loads a model file (Keras 3 or Keras 2 `.keras`, `.h5`) without compiling it.
 
     Raises:
-        CommandError: (exit code 3) the file is missing, a SavedModel, or not loadable.
+        CommandError: (exit code 3) the file is missing, unreadable or not loadable.
     """
-    import keras
+    from keras_convert.loading import load_model
 
-    check_input(path)
     try:
-        model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
-    except Exception as error:
-        from keras_convert.errors import keras_reason
+        return load_model(path, compile=False, safe_mode=not unsafe)
+    except FileNotFoundError as error:
+        raise CommandError(f"'{path}' does not exist", 3) from error
+    except OSError as error:
+        raise CommandError(f"cannot read '{path}': {_reason(error)}", 3) from error
+    except ModelFileError as error:
+        raise CommandError(_load_message(error), 3) from error
 
-        reason = keras_reason(error)
-        if "safe_mode" in reason:
-            # Keras's advice names Python calls; the command line's way is --unsafe.
-            reason = reason.split(" If you trust the source")[0]
-            reason += " If you trust this file, pass --unsafe."
-        elif any(words in reason for words in UNKNOWN_CLASS):
-            reason += (
-                " Pass --import MODULE, a module that registers the class (with "
-                "keras.saving.register_keras_serializable, or for a Keras 2 file "
-                "keras.saving.get_custom_objects()['Name'] = TheClass)."
-            )
-        raise CommandError(f"cannot load '{path}': {reason}", 3) from error
-    if not isinstance(model, keras.Model):
-        raise CommandError(f"'{path}' holds a {type(model).__name__}, not a keras.Model", 3)
-    return model
+
+def _load_message(error: ModelFileError) -> str:
+    """`cannot load 'PATH': CAUSE` and the command line's remedy (a flag), else the
+    library's; one line."""
+    remedy = FLAG_FOR.get(error.needs or "", error.remedy)
+    return f"cannot load '{error.path}': {error.cause}" + (f"; {remedy}" if remedy else "")
+
+
+def _reason(error: OSError) -> str:
+    return (error.strerror or str(error)).lower()
 
 
 def import_module(name: str) -> None:
@@ -277,17 +432,16 @@ def _sequential_verdict(model) -> str:
     try:
         converted = to_sequential(model)
     except NotSequentialError as error:
-        reason = str(error).split(". to_sequential(")[0]
-        if len(model.inputs) != 1 or len(model.outputs) != 1:
-            return f"no: {reason}; keep it Functional"
+        if not error.groupable:
+            return f"no: {error.reason}; keep it Functional"
         try:
             grouped = to_sequential(model, group_branches=True)
         except ConversionError as grouped_error:
-            return f"no: {reason}; not with --group-branches either ({grouped_error})"
+            return f"no: {error.reason}; not with --group-branches either ({grouped_error})"
         blocks = sum(isinstance(layer, keras.Model) for layer in grouped.layers)
         kind = "a Functional block" if blocks == 1 else "Functional blocks"
         return (
-            f"no: {reason}; --group-branches converts it to {len(grouped.layers)} steps "
+            f"no: {error.reason}; --group-branches converts it to {len(grouped.layers)} steps "
             f"({blocks} of them {kind})"
         )
     except ConversionError as error:
@@ -335,31 +489,35 @@ def _quiet() -> Iterator[None]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    codes = "\n".join(f"  {code}  {meaning}" for code, meaning in EXIT_CODES.items())
+    codes = "\n".join(f"  {code:<3}  {meaning}" for code, meaning in EXIT_CODES.items())
+    epilog = (
+        f"exit codes:\n{codes}\n\nfiles: Keras 3 .keras, Keras 2 .keras (TensorFlow 2.13-2.15, "
+        f"tf_keras) and .h5\n{DEBUG_VARIABLE}=1 in the environment works like --debug"
+    )
     parser = argparse.ArgumentParser(
         prog="keras-convert",
         description="Inspect a Keras model file, or convert it between the Sequential and "
         "Functional APIs without changing what it computes.",
-        epilog=f"exit codes:\n{codes}",
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inspect = commands.add_parser(
         "inspect",
         help="the API, layers, parameters, shapes, and whether it converts to Sequential",
-        epilog=f"exit codes:\n{codes}",
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inspect.add_argument(
-        "files", metavar="FILE", nargs="+", help="one or more .keras or legacy .h5 model files"
+        "files", metavar="FILE", nargs="+", help="one or more .keras or .h5 model files"
     )
     convert = commands.add_parser(
         "convert",
         help="convert to the other API, check it, write a .keras file",
-        epilog=f"exit codes:\n{codes}",
+        epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    convert.add_argument("file", metavar="FILE", help="a .keras or legacy .h5 model file")
+    convert.add_argument("file", metavar="FILE", help="a .keras or .h5 model file")
     convert.add_argument(
         "--to", required=True, choices=["sequential", "functional"], help="the API to convert to"
     )
@@ -385,5 +543,10 @@ def _parser() -> argparse.ArgumentParser:
             help="import a module (dotted name or .py file) first, so that the custom layers "
             "and models it registers load (keras.saving.register_keras_serializable; for a "
             "Keras 2 file, keras.saving.get_custom_objects()['Name'] = TheClass); repeatable",
+        )
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            help="on an internal error (exit code 5), print its traceback",
         )
     return parser

@@ -1,0 +1,237 @@
+"""`keras-convert` under faults, as a careless user or an attacker meets it, in subprocesses.
+
+Each test is a case the command line once got wrong: an output replaced without --force, a
+partial file left by a signal, a traceback instead of one line, a hang, a file not reported.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import keras
+import pytest
+from keras import layers
+
+from tests.test_cli import one_line, run
+
+SLOW_SAVE = """
+import time
+
+import keras
+
+original_save = keras.Model.save
+
+
+def save_then_wait(self, filepath, *args, **kwargs):
+    original_save(self, filepath, *args, **kwargs)
+    print("saved", flush=True)
+    time.sleep(120)  # a long write: the test signals the process now
+
+
+keras.Model.save = save_then_wait
+"""
+
+ELSEWHERE_WRITES_THE_OUTPUT = """
+from pathlib import Path
+
+import keras
+
+original_save = keras.Model.save
+
+
+def save_while_someone_writes_the_output(self, filepath, *args, **kwargs):
+    original_save(self, filepath, *args, **kwargs)
+    # After every check that out.keras does not exist, before the command puts it in place.
+    Path("out.keras").write_text("written by someone else", encoding="utf-8")
+
+
+keras.Model.save = save_while_someone_writes_the_output
+"""
+
+BROKEN_CONVERSION = """
+import keras_convert.conversion
+
+
+def broken(*args, **kwargs):
+    raise RuntimeError("an unforeseen failure")
+
+
+keras_convert.conversion.to_functional = broken
+"""
+
+SCALE_LAYER = """
+import keras
+
+
+@keras.saving.register_keras_serializable(package="faults")
+class Scale(keras.layers.Layer):
+    def call(self, x):
+        return x * 2.0
+"""
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Model files, the modules the tests import into the command, and broken files."""
+    folder = tmp_path_factory.mktemp("faults")
+    keras.utils.set_random_seed(0)
+    keras.Sequential(
+        [keras.Input((4,), name="features"), layers.Dense(2, name="head")], name="mlp"
+    ).save(folder / "mlp.keras")
+    keras.Sequential([layers.Dense(2, name="head")], name="unbuilt").save(folder / "unbuilt.keras")
+    namespace = {}
+    exec(SCALE_LAYER, namespace)
+    inputs = keras.Input((4,), name="x")
+    outputs = layers.Dense(2, name="head")(namespace["Scale"](name="scale")(inputs))
+    keras.Model(inputs, outputs, name="custom").save(folder / "custom.keras")
+    for name, text in [
+        ("slow_save.py", SLOW_SAVE),
+        ("elsewhere.py", ELSEWHERE_WRITES_THE_OUTPUT),
+        ("broken.py", BROKEN_CONVERSION),
+    ]:
+        (folder / name).write_text(text, encoding="utf-8")
+    whole = (folder / "mlp.keras").read_bytes()
+    (folder / "truncated.keras").write_bytes(whole[: len(whole) // 2])
+    (folder / "empty.keras").write_bytes(b"")
+    (folder / "random.keras").write_bytes(os.urandom(2048))
+    os.mkfifo(folder / "pipe.keras")
+    return folder
+
+
+def leftovers(folder):
+    """Files a conversion may have left behind: its hidden temporary files."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".keras-convert-"))
+
+
+def test_a_file_that_appears_while_converting_is_kept(folder):
+    code, out, err = run(
+        "convert", "mlp.keras", "--to", "functional", "-o", "out.keras",
+        "--import", "elsewhere.py", cwd=folder,
+    )  # fmt: skip
+    assert code == 4 and out == ""
+    assert "'out.keras' appeared while converting; it is kept: pass --force" in one_line(err)
+    assert (folder / "out.keras").read_text(encoding="utf-8") == "written by someone else"
+    assert leftovers(folder) == []
+    (folder / "out.keras").unlink()
+
+
+def test_a_dangling_symlink_at_the_output_is_not_replaced_without_force(folder):
+    link = folder / "link.keras"
+    link.symlink_to(folder / "nowhere.keras")
+    code, _, err = run("convert", "mlp.keras", "--to", "functional", "-o", "link.keras", cwd=folder)
+    assert code == 4 and "'link.keras' exists; pass --force" in one_line(err)
+    assert link.is_symlink() and os.readlink(link) == str(folder / "nowhere.keras")
+    link.unlink()
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "word"),
+    [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")],
+    ids=["SIGTERM", "SIGINT"],
+)
+def test_a_signal_during_the_write_leaves_no_file_and_one_line(folder, signum, code, word):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "keras_convert", "convert", "mlp.keras", "--to", "functional",
+         "-o", "signalled.keras", "--import", "slow_save.py"],
+        cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout.readline().strip() == "saved"  # the temporary file is written
+        assert len(leftovers(folder)) == 1
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == code
+    assert one_line(err) == f"keras-convert: error: {word}; nothing was written"
+    assert leftovers(folder) == [] and not (folder / "signalled.keras").exists()
+
+
+def test_a_legal_long_output_name_works(folder):
+    name = "m" * 245 + ".keras"  # 251 characters; the limit is 255
+    code, out, err = run("convert", "mlp.keras", "--to", "functional", "-o", name, cwd=folder)
+    assert code == 0 and err == "", err
+    assert out.startswith(f"wrote {name}: Functional model 'mlp'")
+    assert (folder / name).is_file() and leftovers(folder) == []
+    (folder / name).unlink()
+
+
+def test_inspect_reports_every_readable_file_and_one_line_per_unreadable_one(folder):
+    """One run over good, unbuilt, custom, missing, empty, truncated, random and FIFO files;
+    within a timeout, so that a FIFO that blocks fails the test instead of hanging it."""
+    files = [
+        "mlp.keras", "missing.keras", "unbuilt.keras", "empty.keras", "truncated.keras",
+        "random.keras", "pipe.keras", "custom.keras", "mlp.keras",
+    ]  # fmt: skip
+    code, out, err = run("inspect", *files, cwd=folder)
+    assert code == 3
+    sections = out.split("\n\n")
+    assert [s.splitlines()[0] for s in sections] == [
+        "file:        mlp.keras",
+        "file:        unbuilt.keras",
+        "file:        mlp.keras",
+    ]
+    assert "parameters:  unknown: the model is not built" in sections[1]
+    assert "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "keras-convert: error: 'missing.keras' does not exist",
+        "keras-convert: error: cannot load 'empty.keras': the file is empty",
+        "keras-convert: error: cannot load 'truncated.keras': the zip archive is truncated or "
+        "damaged",
+        "keras-convert: error: cannot load 'random.keras': it is not a zip file, so not a "
+        ".keras file",
+        "keras-convert: error: cannot load 'pipe.keras': it is not a regular file but a FIFO "
+        "(named pipe)",
+        "keras-convert: error: cannot load 'custom.keras': class 'Scale' is not registered; "
+        "pass --import MODULE, a module that registers it",
+    ]
+
+
+def test_an_unreadable_file_says_permission_denied():
+    """As root, every file is readable: the command then runs as the user nobody."""
+    folder = Path(tempfile.mkdtemp())
+    try:
+        folder.chmod(0o755)
+        secret = folder / "secret.keras"
+        secret.write_bytes(b"PK\x03\x04")
+        secret.chmod(0o000)
+        command = [sys.executable, "-m", "keras_convert", "inspect", "secret.keras"]
+        if os.geteuid() == 0:
+            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+        completed = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=120)
+        assert completed.returncode == 3
+        assert one_line(completed.stderr) == (
+            "keras-convert: error: cannot read 'secret.keras': permission denied"
+        )
+    finally:
+        secret.chmod(0o600)
+        secret.unlink()
+        folder.rmdir()
+
+
+def test_an_unforeseen_failure_is_a_bug_report_with_its_own_exit_code(folder):
+    arguments = ("convert", "mlp.keras", "--to", "functional", "-o", "bug.keras")
+    code, out, err = run(*arguments, "--import", "broken.py", cwd=folder)
+    assert code == 5 and out == ""
+    line = one_line(err)
+    assert "internal error: RuntimeError: an unforeseen failure" in line
+    assert "this is a bug in keras-convert, please report it" in line
+    assert "--debug or KERAS_CONVERT_DEBUG=1 shows the traceback" in line
+    code, _, err = run(*arguments, "--import", "broken.py", "--debug", cwd=folder)
+    assert code == 5
+    assert "Traceback (most recent call last)" in err and 'raise RuntimeError("an' in err
+    assert not (folder / "bug.keras").exists() and leftovers(folder) == []
+
+
+def test_wrong_inputs_are_reported_before_keras_is_imported(folder):
+    probe = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from keras_convert import cli; code = cli.main(['inspect', 'missing.keras']);"
+         "print(code, 'keras' in sys.modules)"],
+        cwd=folder, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert probe.stdout.split() == ["3", "False"]
