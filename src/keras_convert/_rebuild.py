@@ -128,11 +128,27 @@ class LayerSource:
             return clone
         build_config = layer.get_build_config()
         if build_config:
-            clone.build_from_config(build_config)
-            copy_weights(layer, clone)
-        else:
-            self._pending.append((layer, clone))
+            try:
+                clone.build_from_config(build_config)
+            except Exception:
+                built = False
+            else:
+                built = _same_variable_shapes(layer, clone)
+            if built:
+                copy_weights(layer, clone)
+                return clone
+            # Some layers are not built by their build config alone: KerasHub's
+            # TransformerDecoder adds state when first called, its patch embeddings create
+            # their variables in call(). As Keras's clone_model does, a fresh copy is built
+            # by the call that rebuilds the graph instead, and given its weights after.
+            with unsafe_deserialization():
+                clone = type(layer).from_config(layer.get_config())
+        self._pending.append((layer, clone))
         return clone
+
+
+def _same_variable_shapes(a: keras.layers.Layer, b: keras.layers.Layer) -> bool:
+    return [tuple(v.shape) for v in a.variables] == [tuple(v.shape) for v in b.variables]
 
 
 def copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> None:
@@ -147,8 +163,8 @@ def copy_weights(source: keras.layers.Layer, target: keras.layers.Layer) -> None
     source_variables, target_variables = source.variables, target.variables
     if not source_variables:
         return
-    shapes = [tuple(v.shape) for v in source_variables]
-    if shapes != [tuple(v.shape) for v in target_variables]:
+    if not _same_variable_shapes(source, target):
+        shapes = [tuple(v.shape) for v in source_variables]
         raise ConversionError(
             f"the copy of layer '{source.name}' has variables of shapes "
             f"{[tuple(v.shape) for v in target_variables]}, not {shapes}; it cannot be copied"

@@ -298,7 +298,12 @@ def _write(converted, output: Path, *, force: bool, unsafe: bool) -> None:
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; the output is not
         converted.save(temporary)
-        reloaded = load(temporary, unsafe=unsafe)
+        try:
+            reloaded = load(temporary, unsafe=unsafe)
+        except CommandError as error:
+            cause = error.__cause__
+            reason = cause.cause if isinstance(cause, ModelFileError) else str(error)
+            raise CommandError(f"the converted model does not reload: {reason}", 1) from error
         assert_equivalent(converted, reloaded)
         if force:
             os.replace(temporary, output)
