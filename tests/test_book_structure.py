@@ -176,3 +176,41 @@ def test_chapter_has_takeaways_and_hidden_asserted_exercises(path):
     for cell in solutions:
         body = "".join(cell["source"])
         assert "assert" in body, "every solution ends in an assertion"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_chapter_stays_under_80_cells_and_77_columns(path):
+    notebook = load(path)
+    assert len(notebook["cells"]) <= 80, "split the chapter in two"
+    wide = [
+        line
+        for cell in code_cells(notebook)
+        for line in "".join(cell["source"]).splitlines()
+        if len(line) > 77
+    ]
+    assert wide == [], "the page shows about 77 characters of a code line"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_tensorflow_only_content_says_so(path):
+    """What is skipped on JAX and PyTorch is marked: a whole chapter in its first cell, a
+    tagged cell by the markdown just before it."""
+    notebook = load(path)
+    if notebook["metadata"].get("tensorflow_only"):
+        assert "runs on TensorFlow only" in "".join(notebook["cells"][0]["source"])
+    cells = notebook["cells"]
+    for index, cell in enumerate(cells):
+        if "tensorflow-only" in cell.get("metadata", {}).get("tags", []):
+            before = "".join(cells[index - 1]["source"])
+            assert "TensorFlow" in before, f"cell {index}: say why it is TensorFlow-only"
+
+
+def test_at_most_a_tenth_of_the_backend_neutral_chapters_is_tensorflow_only():
+    cells = [
+        cell
+        for path in NOTEBOOKS
+        if not load(path)["metadata"].get("tensorflow_only")
+        for cell in code_cells(load(path))
+    ]
+    tagged = [c for c in cells if "tensorflow-only" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) * 10 <= len(cells)
