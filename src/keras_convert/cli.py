@@ -352,14 +352,8 @@ def check_input(path: Path) -> None:
 
     Reads only the file's header (`keras_convert.files.inspect_file`): no Keras needed.
     """
-    try:
+    with _input_errors(path):
         inspect_file(path)
-    except FileNotFoundError as error:
-        raise CommandError(f"'{path}' does not exist", 3) from error
-    except OSError as error:
-        raise CommandError(f"cannot read '{path}': {_reason(error)}", 3) from error
-    except ModelFileError as error:
-        raise CommandError(_load_message(error), 3) from error
 
 
 def check_output(output: Path, *, force: bool) -> None:
@@ -385,8 +379,15 @@ def load(path: Path, *, unsafe: bool = False):
     """
     from keras_convert.loading import load_model
 
-    try:
+    with _input_errors(path):
         return load_model(path, compile=False, safe_mode=not unsafe)
+
+
+@contextlib.contextmanager
+def _input_errors(path: Path) -> Iterator[None]:
+    """Reports what goes wrong with an input file as a `CommandError` (exit code 3)."""
+    try:
+        yield
     except FileNotFoundError as error:
         raise CommandError(f"'{path}' does not exist", 3) from error
     except OSError as error:
