@@ -95,8 +95,10 @@ def files(tmp_path_factory):
 
 
 def one_line(stderr):
+    """The one line an error prints: short, and without a serialized configuration."""
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert len(lines[0]) <= 320 and "config=" not in lines[0] and "{'" not in lines[0], lines[0]
     return lines[0]
 
 

@@ -673,3 +673,19 @@ def test_copies_compute_the_same_function_in_training_mode_too(seed):
     np.testing.assert_array_equal(model(x, training=True), copied(x, training=True))
     model(x, training=True)
     assert not np.array_equal(model(x, training=True), copied(x, training=True))
+
+
+def test_a_nested_model_with_a_list_of_one_output_converts_inside_a_branch():
+    """Calling `keras.Model(i, [o])` returns a list; the outer graph records the tensor."""
+    inner_input = keras.Input((4,), name="inner_in")
+    listed = keras.Model(inner_input, [layers.Dense(4, name="inner_dense")(inner_input)])
+    inputs = keras.Input((4,), name="x")
+    a = layers.Dense(4, name="a")(inputs)
+    merged = layers.Add(name="add")([a, listed(a)[0]])
+    model = randomize(keras.Model(inputs, layers.Dense(2, name="head")(merged), name="outer"))
+    for converted in (
+        to_sequential(model, group_branches=True),
+        to_functional(model, copy=True),
+        flatten(model),
+    ):
+        assert_equivalent(model, converted)

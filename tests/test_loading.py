@@ -23,6 +23,7 @@ from keras_convert import (
     to_sequential,
 )
 from tests.helpers import run_examples
+from tests.test_cli import run
 
 X = np.random.default_rng(0).standard_normal((16, 4)).astype("float32")
 
@@ -225,3 +226,23 @@ def test_files_that_are_not_model_files(tmp_path):
 
 def test_docstring_example_runs():
     assert run_examples(load_model) == 1
+
+
+def test_keras_convert_inspects_and_converts_keras2_files(k2):
+    """The command line on tf_keras's `.keras` files: both directions, a branched model with
+    --group-branches, each written file computing what Keras 2 computed."""
+    folder, expected = k2
+    code, out, err = run("inspect", "k2seq.keras", "k2func.keras", cwd=folder)
+    assert code == 0 and err == "", err
+    assert "api:         Sequential (model 'k2seq')" in out
+    assert "api:         Functional (model 'k2func')" in out
+    for source, target, arguments in [
+        ("k2seq", "k2seq_functional", ["--to", "functional"]),
+        ("k2func", "k2func_blocks", ["--to", "sequential", "--group-branches"]),
+    ]:
+        code, out, err = run(
+            "convert", f"{source}.keras", *arguments, "-o", f"{target}.keras", cwd=folder
+        )
+        assert code == 0 and err == "", err
+        written = keras.saving.load_model(folder / f"{target}.keras")
+        np.testing.assert_allclose(written.predict(X, verbose=0), expected[source], atol=1e-5)

@@ -194,12 +194,12 @@ def retrace(nodes: Sequence[Call], tensors: dict[int, Any], call: Replay) -> Non
         if kwargs:
             implicit = implicit_mask_keys(node)
             kwargs = {key: value for key, value in kwargs.items() if key not in implicit}
-        outputs = call(node, args, kwargs)
-        if len(node.outputs) == 1:
-            tensors[id(node.outputs[0])] = outputs
-        else:
-            for old, new in zip(node.outputs, keras.tree.flatten(outputs), strict=True):
-                tensors[id(old)] = new
+        # Flattened, also for one output: a nested model whose outputs are a list of one
+        # tensor returns that list, while the graph records the tensor (Keras 2 configs
+        # always give lists).
+        outputs = keras.tree.flatten(call(node, args, kwargs))
+        for old, new in zip(node.outputs, outputs, strict=True):
+            tensors[id(old)] = new
 
 
 def input_like(tensor: KerasTensor, name: str | None = None) -> KerasTensor:
