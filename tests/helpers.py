@@ -33,6 +33,11 @@ def randomize(model: keras.Model, seed: int = 1) -> keras.Model:
     return model
 
 
+def outputs(model: keras.Model, x, **kwargs) -> np.ndarray:
+    """`model(x)` as a NumPy array, on every backend (a torch tensor refuses np.asarray)."""
+    return keras.ops.convert_to_numpy(model(x, **kwargs))
+
+
 def assert_same_weights(a: keras.Model, b: keras.Model) -> None:
     """Same number of weights, same shapes, bitwise-equal values, in order."""
     weights_a, weights_b = a.weights, b.weights

@@ -19,7 +19,14 @@ from keras_convert import (
     to_functional,
     to_sequential,
 )
-from tests.helpers import KERAS_VERSION, assert_same_weights, names, randomize, run_examples
+from tests.helpers import (
+    KERAS_VERSION,
+    assert_same_weights,
+    names,
+    outputs,
+    randomize,
+    run_examples,
+)
 
 
 def mlp(name="mlp"):
@@ -127,7 +134,7 @@ def test_unbuilt_sequential_converts_with_input_shape():
     assert functional.input_shape == (None, 7)
     assert model.layers[0].built  # copy=False: the shared layers got built
     np.testing.assert_array_equal(
-        np.asarray(functional(np.ones((2, 7)))), np.asarray(model(np.ones((2, 7))))
+        outputs(functional, np.ones((2, 7))), outputs(model, np.ones((2, 7)))
     )
 
 
@@ -263,7 +270,7 @@ def test_masks_propagate_after_conversion(reducer):
     embedding = layers.Embedding(10, 4)
     unmasked = keras.Sequential([keras.Input((5,), dtype="int32"), embedding, reducer])
     embedding.embeddings.assign(model.layers[0].embeddings)
-    assert not np.allclose(np.asarray(model(padded)), np.asarray(unmasked(padded)))
+    assert not np.allclose(outputs(model, padded), outputs(unmasked, padded))
 
 
 # --- to_sequential ---------------------------------------------------------------------------
@@ -667,12 +674,16 @@ def test_copies_compute_the_same_function_in_training_mode_too(seed):
     model = keras.Sequential(
         [keras.Input((16,)), keras.layers.Dropout(0.5, seed=seed, name="drop")], name="noisy"
     )
+    if seed is None and keras.backend.backend() == "torch":
+        pytest.skip("on PyTorch an unseeded Dropout draws from torch's global generator")
     x = np.ones((4, 16), "float32")
     model(x, training=True)  # advance the original's random state
     copied = to_functional(model, copy=True)
-    np.testing.assert_array_equal(model(x, training=True), copied(x, training=True))
+    np.testing.assert_array_equal(
+        outputs(model, x, training=True), outputs(copied, x, training=True)
+    )
     model(x, training=True)
-    assert not np.array_equal(model(x, training=True), copied(x, training=True))
+    assert not np.array_equal(outputs(model, x, training=True), outputs(copied, x, training=True))
 
 
 def test_a_nested_model_with_a_list_of_one_output_converts_inside_a_branch():

@@ -35,3 +35,25 @@ def test_the_page_shows_the_table_the_run_wrote():
     assert "```{include} versions/matrix.md" in PAGE
     table = (ROOT / "book" / "versions" / "matrix.md").read_text(encoding="utf-8")
     assert table.startswith(compat_report.table(MATRIX["rows"]) + "\n")
+
+
+def pinned(lock: str, package: str) -> str:
+    text = (ROOT / lock).read_text(encoding="utf-8")
+    return re.search(rf"^{package}==(\S+)", text, re.M).group(1)
+
+
+def test_every_backend_runs_the_book_on_the_same_keras():
+    keras = pinned("requirements.txt", "keras")
+    assert pinned("requirements-jax.txt", "keras") == keras
+    assert pinned("requirements-torch.txt", "keras") == keras
+
+
+def test_the_page_shows_the_book_run_on_each_backend():
+    assert "```{include} versions/book.md" in PAGE
+    table = (ROOT / "book" / "versions" / "book.md").read_text(encoding="utf-8")
+    assert table.startswith(compat_report.book_table(MATRIX["book"]) + "\n")
+    backends = [run["backend"] for run in MATRIX["book"]]
+    assert backends == ["tensorflow", "jax", "torch"]
+    for run in MATRIX["book"]:
+        assert run["failed"] == 0 and run["passed"] > 0, run["backend"]
+        assert run["keras"] == pinned("requirements.txt", "keras")
