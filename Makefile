@@ -127,11 +127,16 @@ execute: $(STAMP)  ## Re-execute the notebooks in place (authors, after editing;
 bench: $(STAMP)  ## Run the benchmarks, update book/performance/ (ONLY=notebooks: just that one)
 	$(BIN)/python benchmarks/run.py $(if $(ONLY),--only $(ONLY))
 
-compat: $(STAMP)  ## The library's tests on every Keras from the floor up, and on JAX; update book/versions/
-	rm -rf .nox/compat
-	$(BIN)/nox -t matrix; status=$$?; $(BIN)/python tools/compat_report.py && exit $$status
+# The library's rows, then the whole book on each backend; the report fails on any failure.
+compat: $(STAMP)  ## Library on every Keras, JAX and PyTorch; the book on all three; update book/versions/
+	rm -rf .nox/compat _build/nbval
+	$(BIN)/nox -t matrix; status=$$?; \
+	for run in nbval nbval-jax nbval-torch; do \
+	  $(MAKE) --no-print-directory $$run NOTEBOOKS="$(sort $(wildcard notebooks/*.ipynb))" || status=1; \
+	done; \
+	$(BIN)/python tools/compat_report.py && exit $$status
 
-compat-corners: $(STAMP)  ## Only the floor and the JAX rows of the matrix (CI runs these)
+compat-corners: $(STAMP)  ## The floor, JAX and PyTorch rows of the matrix (CI runs these)
 	$(BIN)/nox -t corners
 
 # torch's CPU build comes from PyTorch's index (TORCH_WHEELS: an index, or --find-links DIR).

@@ -7,7 +7,11 @@ and one backend, and runs the library's tests, not the book's.
 
     nox -l                                   # the rows
     nox -s "tensorflow(keras='3.10')"        # one row
-    nox -t corners                           # what CI runs: the floor and the JAX backend
+    nox -t corners                           # what CI runs: the floor, JAX and PyTorch
+
+The JAX and PyTorch rows run in the virtualenvs that `make nbval-jax` and `make nbval-torch`
+use (requirements-jax.txt, requirements-torch.txt: the pinned Keras, no TensorFlow), made
+by make with pip, which finds PyTorch's CPU build where uv would fetch its CUDA one.
 """
 
 import json
@@ -23,39 +27,47 @@ FLOOR, LATEST = KERAS_MINORS[0], KERAS_MINORS[-1]
 LIBRARY_TESTS = [
     "tests/test_applications.py",
     "tests/test_cli.py",
+    "tests/test_cli_faults.py",
     "tests/test_conversion.py",
+    "tests/test_copy_contract.py",
     "tests/test_errors.py",
     "tests/test_graph.py",
     "tests/test_keras_api.py",
+    "tests/test_keras_hub.py",
+    "tests/test_loading.py",
     "tests/test_properties.py",
     "tests/test_surgery.py",
     "tests/test_verification.py",
 ]
-TEST_TOOLS = ["pytest", "hypothesis"]
+TEST_TOOLS = ["pytest", "pytest-xdist", "hypothesis"]
 RESULTS = Path(".nox") / "compat"
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 
 
-def run_library_tests(session: nox.Session, row: str, backend: str) -> None:
-    """Install the library without dependencies, run its tests, record the outcome."""
-    session.install("--no-deps", "-e", ".")
+def run_library_tests(session: nox.Session, row: str, backend: str, python: str = "python") -> None:
+    """Run the library's tests with `python` (two workers), record the outcome."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     report = RESULTS / f"{row}.xml"
     env = {"KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
     try:
         session.run(
+            python,
+            "-m",
             "pytest",
             "-q",
+            "-n",
+            "2",
             "-p",
             "no:cacheprovider",
             f"--junitxml={report}",
             *LIBRARY_TESTS,
             env=env,
+            external=True,
         )
     finally:
-        output = session.run("python", "-c", VERSIONS, env=env, silent=True, log=False)
+        output = session.run(python, "-c", VERSIONS, env=env, silent=True, log=False, external=True)
         versions = output.strip().splitlines()[-1]
         record = {"row": row, "backend": backend, **json.loads(versions), **counts(report)}
         (RESULTS / f"{row}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
@@ -65,7 +77,7 @@ VERSIONS = """
 import importlib.metadata as m, json, platform
 import keras
 backend = keras.backend.backend()
-package = {"tensorflow": "tensorflow-cpu", "jax": "jax"}[backend]
+package = {"tensorflow": "tensorflow-cpu", "jax": "jax", "torch": "torch"}[backend]
 try:
     backend_version = m.version(package)
 except m.PackageNotFoundError:
@@ -92,13 +104,17 @@ def counts(report: Path) -> dict[str, int]:
     [nox.param(minor, tags=["corners"] if minor == FLOOR else []) for minor in KERAS_MINORS],
 )
 def tensorflow(session: nox.Session, keras: str) -> None:
-    """One Keras minor (its latest patch) on the TensorFlow backend, the newest TF it allows."""
+    """One Keras minor (its latest patch) on TensorFlow: the newest TensorFlow that installs
+    beside it (TensorFlow constrains Keras: 2.21 requires Keras 3.12 or newer)."""
     session.install(f"keras=={keras}.*", "tensorflow-cpu>=2.16", "numpy", *TEST_TOOLS)
+    session.install("--no-deps", "-e", ".")
     run_library_tests(session, f"tensorflow-keras-{keras}", "tensorflow")
 
 
-@nox.session(tags=["matrix", "corners"])
-def jax(session: nox.Session) -> None:
-    """The latest Keras on the JAX backend (CPU wheels from PyPI), without TensorFlow."""
-    session.install(f"keras=={LATEST}.*", "jax[cpu]", "numpy", *TEST_TOOLS)
-    run_library_tests(session, f"jax-keras-{LATEST}", "jax")
+@nox.session(venv_backend="none", tags=["matrix", "corners"])
+@nox.parametrize("backend", ["jax", "torch"])
+def backends(session: nox.Session, backend: str) -> None:
+    """The pinned Keras on JAX or PyTorch (CPU), without TensorFlow."""
+    session.run("make", "--no-print-directory", f".venv-{backend}/.installed", external=True)
+    python = f".venv-{backend}/bin/python"
+    run_library_tests(session, f"{backend}-keras-{LATEST}", backend, python=python)
