@@ -101,6 +101,12 @@ def folder(tmp_path_factory):
     return folder
 
 
+def as_in_a_terminal():
+    """Ctrl-C reaches the command as it does in a terminal, even when the tests themselves
+    run in the background, where the shell starts every process with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def leftovers(folder):
     """Files a conversion may have left behind: its hidden temporary files."""
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".keras-convert-"))
@@ -138,6 +144,7 @@ def test_a_signal_during_the_write_leaves_no_file_and_one_line(folder, signum, c
         [sys.executable, "-m", "keras_convert", "convert", "mlp.keras", "--to", "functional",
          "-o", "signalled.keras", "--import", "slow_save.py"],
         cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=as_in_a_terminal,
     )  # fmt: skip
     try:
         assert process.stdout.readline().strip() == "saved"  # the temporary file is written
