@@ -199,7 +199,7 @@ def test_search_finds_the_error_messages_page_by_a_pasted_error_message(visited)
     page = results[TOC_PAGES[0]][1]["page"]
     # A reader pastes the start of a Keras error they met; the reference page has an entry.
     page.goto(urljoin(base_url, "search.html?q=has+never+been+called+and+thus+has+no+defined"))
-    page.wait_for_selector("#search-results ul.search li a", timeout=15_000)
+    page.wait_for_selector("#search-results ul.search li a", timeout=30_000)
     hits = page.eval_on_selector_all(
         "#search-results ul.search li a", "els => els.map(e => e.getAttribute('href'))"
     )
