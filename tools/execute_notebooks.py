@@ -41,6 +41,10 @@ def execute(path: Path) -> None:
             config=Config(KernelManager=ipc),
             resources={"metadata": {"path": str(path.parent)}},
             record_timing=False,  # timestamps in metadata would make every run a diff
+            # Once the outputs are in hand the kernel has nothing to save: stop it at once. A
+            # graceful shutdown races in ipykernel 7.4 (its control handler flushes stdout into
+            # a closing socket) and now and then prints a ZMQError traceback to our stderr.
+            shutdown_kernel="immediate",
         )
         client.execute()
     notebook.metadata.pop("widgets", None)
