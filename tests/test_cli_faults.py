@@ -8,8 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import keras
 import pytest
@@ -198,26 +196,26 @@ def test_inspect_reports_every_readable_file_and_one_line_per_unreadable_one(fol
     ]
 
 
-def test_an_unreadable_file_says_permission_denied():
-    """As root, every file is readable: the command then runs as the user nobody."""
-    folder = Path(tempfile.mkdtemp())
+def test_an_unreadable_file_says_permission_denied(tmp_path):
+    """Root reads every file through two capabilities; the command runs without them (still as
+    root, so it can reach a checkout in a private folder, as another user could not)."""
+    secret = tmp_path / "secret.keras"
+    secret.write_bytes(b"PK\x03\x04")
+    secret.chmod(0o000)
+    command = [sys.executable, "-m", "keras_convert", "inspect", "secret.keras"]
+    if os.geteuid() == 0:
+        no_override = "--bounding-set=-dac_override,-dac_read_search"
+        command = ["setpriv", "--inh-caps=-all", no_override, *command]
     try:
-        folder.chmod(0o755)
-        secret = folder / "secret.keras"
-        secret.write_bytes(b"PK\x03\x04")
-        secret.chmod(0o000)
-        command = [sys.executable, "-m", "keras_convert", "inspect", "secret.keras"]
-        if os.geteuid() == 0:
-            command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
-        completed = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=120)
-        assert completed.returncode == 3
-        assert one_line(completed.stderr) == (
-            "keras-convert: error: cannot read 'secret.keras': permission denied"
+        completed = subprocess.run(
+            command, cwd=tmp_path, capture_output=True, text=True, timeout=120
         )
     finally:
         secret.chmod(0o600)
-        secret.unlink()
-        folder.rmdir()
+    assert completed.returncode == 3
+    assert one_line(completed.stderr) == (
+        "keras-convert: error: cannot read 'secret.keras': permission denied"
+    )
 
 
 def test_an_unforeseen_failure_is_a_bug_report_with_its_own_exit_code(folder):
