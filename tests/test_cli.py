@@ -164,8 +164,8 @@ def test_inspect_reports_each_file_that_does_not_load_and_goes_on(inspected):
         "Python code, which safe mode does not load; if you trust this file, pass --unsafe"
     )
     assert custom_error == (
-        "keras-convert: error: cannot load 'twice.keras': class 'Twice' (a subclassed model) "
-        "is not registered; pass --import MODULE, a module that registers it"
+        "keras-convert: error: cannot load 'twice.keras': class 'cli_test>Twice' (a subclassed "
+        "model) is not registered; pass --import MODULE, a module that registers it"
     )
     assert garbage_error == (
         "keras-convert: error: cannot load 'not_a_model.keras': it is not a zip file, so not "

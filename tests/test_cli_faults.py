@@ -13,6 +13,7 @@ import keras
 import pytest
 from keras import layers
 
+from keras_convert import load_model
 from tests.test_cli import one_line, run
 
 SLOW_SAVE = """
@@ -191,8 +192,8 @@ def test_inspect_reports_every_readable_file_and_one_line_per_unreadable_one(fol
         ".keras file",
         "keras-convert: error: cannot load 'pipe.keras': it is not a regular file but a FIFO "
         "(named pipe)",
-        "keras-convert: error: cannot load 'custom.keras': class 'Scale' is not registered; "
-        "pass --import MODULE, a module that registers it",
+        "keras-convert: error: cannot load 'custom.keras': class 'faults>Scale' is not "
+        "registered; pass --import MODULE, a module that registers it",
     ]
 
 
@@ -240,3 +241,42 @@ def test_wrong_inputs_are_reported_before_keras_is_imported(folder):
         cwd=folder, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert probe.stdout.split() == ["3", "False"]
+
+
+def test_a_written_file_stays_when_its_report_cannot_be_printed(folder):
+    """stdout on a full disk: the converted file is in place, exit code 0, and stderr says
+    that only the report was lost."""
+    command = [sys.executable, "-m", "keras_convert", "convert", "mlp.keras"]
+    with open("/dev/full", "w") as full:
+        completed = subprocess.run(
+            [*command, "--to", "functional", "-o", "reported.keras"],
+            cwd=folder,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=300,
+        )
+    assert completed.returncode == 0
+    assert one_line(completed.stderr) == (
+        "keras-convert: wrote 'reported.keras', but could not print the report: no space "
+        "left on device"
+    )
+    assert load_model(folder / "reported.keras").count_params() == 10
+
+
+def test_a_name_stdout_cannot_encode_is_escaped_in_the_report(folder):
+    output = os.fsdecode(b"caf\xe9.keras")  # Latin-1, not UTF-8: a surrogate escape
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "keras_convert", "convert", "mlp.keras", "-o", output]
+        + ["--to", "functional"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        errors="backslashreplace",
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("wrote caf\\udce9.keras: Functional model")
+    assert (folder / output).is_file()

@@ -146,6 +146,117 @@ def test_weights_are_matched_to_layers_not_guessed(k2, tmp_path):
         load_model(reshaped)
 
 
+def edited_h5(source, target, edit):
+    """A copy of the `.h5` file `source` whose `model_weights` group `edit` changed."""
+    target.write_bytes(source.read_bytes())
+    with h5py.File(target, "r+") as file:
+        edit(file["model_weights"])
+    return target
+
+
+def test_h5_weights_pair_by_order_as_keras2_did(k2, tmp_path):
+    """Keras 2's `load_model` paired an `.h5` file's weights with the layers by order: a file
+    whose weight groups carry other names than the layers still loads exactly."""
+    folder, expected = k2
+
+    def rename(group):
+        names = list(group.attrs["layer_names"])
+        for name in names:
+            group.move(name, f"renamed_{name}")
+        group.attrs["layer_names"] = [f"renamed_{name}" for name in names]
+
+    renamed = edited_h5(folder / "k2func.h5", tmp_path / "renamed.h5", rename)
+    model = load_model(renamed)
+    np.testing.assert_allclose(model.predict(X, verbose=0), expected["k2func"], atol=1e-5)
+
+
+def test_an_h5_layer_without_its_weights_is_named_not_left_initialised(k2, tmp_path):
+    folder, _ = k2
+
+    def forget(name):
+        def edit(group):
+            names = [n for n in group.attrs["layer_names"] if n != name]
+            group.attrs["layer_names"] = names
+
+        return edit
+
+    unlisted = edited_h5(folder / "k2seq.h5", tmp_path / "unlisted.h5", forget("bn"))
+    with pytest.raises(ModelFileError) as error:
+        load_model(unlisted)
+    assert error.value.cause == (
+        "the file stores weights for 2 layers, but the model has 3 layers with weights: layer "
+        "'bn' (BatchNormalization) has none in the file"
+    )
+    no_group = edited_h5(
+        folder / "k2seq.h5", tmp_path / "no_group.h5", lambda group: group.__delitem__("head")
+    )
+    with pytest.raises(ModelFileError, match="its weights list layer 'head' but hold no group"):
+        load_model(no_group)
+    no_weights = edited_h5(
+        folder / "k2seq.h5", tmp_path / "none.h5", lambda group: group.file.__delitem__(group.name)
+    )
+    with pytest.raises(ModelFileError, match="no 'model_weights' group"):
+        load_model(no_weights)
+
+
+def test_an_h5_weight_of_another_shape_names_the_layer(k2, tmp_path):
+    folder, _ = k2
+
+    def transpose(group):
+        kernel = group["hidden/hidden/kernel:0"][()]
+        del group["hidden/hidden/kernel:0"]
+        group["hidden/hidden/kernel:0"] = kernel.T
+
+    path = edited_h5(folder / "k2seq.h5", tmp_path / "transposed.h5", transpose)
+    with pytest.raises(ModelFileError) as error:
+        load_model(path)
+    assert error.value.cause == (
+        "layer 'hidden' (Dense) has weights of shapes [(4, 8), (8,)], but the file stores "
+        "[(8, 4), (8,)] for it (as 'hidden')"
+    )
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_every_weight_is_checked_against_the_file_value_by_value(k2, suffix):
+    """The check that rests on the file alone, not on how the loader paired the weights:
+    a model whose weight did not come from the file fails it, naming the weight."""
+    from keras_convert.loading import _assert_weights_come_from
+
+    folder, _ = k2
+    path = folder / f"k2func{suffix}"
+    model = load_model(path)
+    model.get_layer("out").bias.assign(np.full(2, 7.0))
+    with h5py.File(path) if suffix == ".h5" else _weights_of(path) as file:
+        group = file["model_weights"] if suffix == ".h5" else file["layers"]
+        with pytest.raises(ModelFileError, match="weight 'out/bias' of the loaded model is not"):
+            _assert_weights_come_from(path, model, group)
+
+
+def _weights_of(path):
+    import io
+
+    return h5py.File(io.BytesIO(zipfile.ZipFile(path).read("model.weights.h5")), "r")
+
+
+def test_an_unregistered_class_hint_is_python_with_the_registered_name(tmp_path):
+    @keras.saving.register_keras_serializable(package="adv")
+    class Scale(keras.layers.Layer):
+        def call(self, x):
+            return x * 2.0
+
+    model = keras.Sequential([keras.Input((4,)), Scale(name="scale")], name="scaled")
+    for suffix in (".keras", ".h5"):
+        model.save(tmp_path / f"scaled{suffix}")
+    keras.saving.get_custom_objects().pop("adv>Scale")
+    for suffix in (".keras", ".h5"):
+        with pytest.raises(ModelFileError) as error:
+            load_model(tmp_path / f"scaled{suffix}")
+        assert error.value.class_name == "adv>Scale"
+        assert error.value.remedy.endswith("or pass custom_objects={'adv>Scale': Scale}")
+        loaded = load_model(tmp_path / f"scaled{suffix}", custom_objects={"adv>Scale": Scale})
+        np.testing.assert_array_equal(loaded.predict(X, verbose=0), 2 * X)
+
+
 def test_an_unregistered_keras2_class_is_named(tmp_path):
     tf_keras = pytest.importorskip("tf_keras")
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import keras
 from keras.src.backend import get_keras_mask
-from keras.src.legacy.saving import legacy_h5_format, saving_options, saving_utils
+from keras.src.legacy.saving import saving_options, saving_utils
 from keras.src.models.functional import Functional
 from keras.src.saving.serialization_lib import SafeModeScope
 
@@ -38,7 +38,6 @@ __all__ = [
     "last_call_output",
     "legacy_compile_arguments",
     "legacy_model_from_config",
-    "legacy_weights_by_name",
     "make_input",
     "producer",
     "safe_mode_scope",
@@ -251,16 +250,6 @@ def legacy_model_from_config(config: dict, custom_objects: dict[str, Any]) -> ke
     objects = {**keras.saving.get_custom_objects(), **custom_objects}
     with saving_options.keras_option_scope(use_legacy_config=True):
         return saving_utils.model_from_config(config, custom_objects=objects)
-
-
-def legacy_weights_by_name(file: Any, model: keras.Model) -> None:
-    """Assigns the weights of a Keras 2 `.h5` model file (an open `h5py.File`) by layer name.
-
-    `legacy_h5_format.load_weights_from_hdf5_group_by_name` on the file's `model_weights`
-    group, which raises `ValueError` when a layer's weights differ in number or shape.
-    Checked on Keras 3.6 to 3.15.
-    """
-    legacy_h5_format.load_weights_from_hdf5_group_by_name(file["model_weights"], model)
 
 
 def legacy_compile_arguments(training_config: dict, custom_objects: dict[str, Any]) -> dict:

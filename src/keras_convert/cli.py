@@ -7,7 +7,8 @@
 the output, loads that file back and checks it again, and only then puts it in place: with
 `--force` by renaming it over the output, without by creating the output exclusively (a hard
 link, or `O_EXCL`), so a file that appears while the conversion runs is never replaced. The
-temporary file is removed whatever happens, Ctrl-C and SIGTERM included. Errors print one
+temporary file is removed whatever happens, Ctrl-C and SIGTERM included; once the output is
+in place it stays, even if the report cannot be printed (`_print_report`). Errors print one
 line on stderr and exit with a code that says what went wrong (see EXIT_CODES); a failure
 the command line did not foresee is a bug, reported as such (`--debug`, or the environment
 variable KERAS_CONVERT_DEBUG=1, prints its traceback).
@@ -131,8 +132,31 @@ def _command(arguments: argparse.Namespace, debug: bool) -> int:
             force=arguments.force,
             unsafe=arguments.unsafe,
         )
-    print("\n".join(lines))
+    _print_report(lines, Path(arguments.output))
     return 0
+
+
+def _print_report(lines: Sequence[str], output: Path) -> None:
+    """Prints what `convert` did once its output is in place. The file is kept whatever
+    happens to the report: a name that stdout cannot encode is escaped, and a report that
+    cannot be written (a full disk, a closed pipe) is said on stderr; the exit code stays 0."""
+    text = "\n".join(lines) + "\n"
+    try:
+        try:
+            sys.stdout.write(text)
+        except UnicodeEncodeError:
+            encoding = sys.stdout.encoding or "utf-8"
+            sys.stdout.buffer.write(text.encode(encoding, "backslashreplace"))
+        sys.stdout.flush()
+    except (OSError, ValueError) as error:
+        # Whatever stdout still buffers would fail again when Python exits.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        reason = _reason(error) if isinstance(error, OSError) else str(error)
+        print(
+            f"keras-convert: wrote '{output}', but could not print the report: {reason}",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _problem(path: Path) -> CommandError | None:
@@ -498,7 +522,9 @@ def _parser() -> argparse.ArgumentParser:
     codes = "\n".join(f"  {code:<3}  {meaning}" for code, meaning in EXIT_CODES.items())
     epilog = (
         f"exit codes:\n{codes}\n\nfiles: Keras 3 .keras, Keras 2 .keras (TensorFlow 2.13-2.15, "
-        f"tf_keras) and .h5\n{DEBUG_VARIABLE}=1 in the environment works like --debug"
+        f"tf_keras) and .h5\nconvert keeps a file it has written even if its report cannot be "
+        f"printed (said on stderr, exit code 0)\n{DEBUG_VARIABLE}=1 in the environment works "
+        "like --debug"
     )
     parser = argparse.ArgumentParser(
         prog="keras-convert",

@@ -22,6 +22,7 @@ import io
 import json
 import os
 import re
+import sys
 import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -33,7 +34,6 @@ import keras
 from keras_convert._keras_api import (
     legacy_compile_arguments,
     legacy_model_from_config,
-    legacy_weights_by_name,
     safe_mode_scope,
 )
 from keras_convert.errors import ModelFileError, keras_reason, wrong_type
@@ -102,9 +102,11 @@ def load_model(
     custom = dict(custom_objects or {})
     saved = inspect_file(path)
     if saved.keras_version.startswith("2."):
-        if saved.format == "keras":
-            return _load_keras2(path, saved, custom, compile=compile, safe_mode=safe_mode)
-        return _load_keras2_h5(path, saved, custom, compile=compile, safe_mode=safe_mode)
+        load_keras2 = _load_keras2 if saved.format == "keras" else _load_keras2_h5
+        try:
+            return load_keras2(path, saved, custom, compile=compile, safe_mode=safe_mode)
+        except MALFORMED as error:
+            raise _malformed(path, error) from error
     try:
         model = keras.saving.load_model(
             path, custom_objects=custom, compile=compile, safe_mode=safe_mode
@@ -123,8 +125,9 @@ def _load_keras2(
     config = saved.config
     model = _build_keras2(path, config, custom, safe_mode)
     with zipfile.ZipFile(path) as archive:
-        if "model.weights.h5" in archive.namelist():
-            _Keras2Weights(path, archive.read("model.weights.h5")).assign(model, config)
+        names = archive.namelist()
+        data = archive.read("model.weights.h5") if "model.weights.h5" in names else None
+    _Keras2Weights(path, data).assign(model, config)
     compile_config = config.get("compile_config")
     if compile and compile_config:
         settings = _keras3_compile_config(compile_config)
@@ -136,22 +139,21 @@ def _load_keras2_h5(
     path: Path, saved: SavedFile, custom: dict, *, compile: bool, safe_mode: bool
 ) -> keras.Model:
     """A Keras 2 `.h5` file, read as Keras 3 reads it but for three differences: a graph that
-    calls nested models is renumbered (see `_renumber_nested_calls`), which Keras 3 fails on;
-    the weights are matched to layers by name, not by order; and compile settings that
-    Keras 3 cannot apply give a warning, not a failure to load."""
+    calls nested models is renumbered (see `keras2_config`), which Keras 3 fails on; every
+    weight is accounted for (see `_Keras2H5Weights`); and compile settings that Keras 3
+    cannot apply give a warning, not a failure to load."""
     import h5py
 
     model = _build_keras2(path, saved.config, custom, safe_mode)
     with h5py.File(path, "r") as file:
-        try:
-            legacy_weights_by_name(file, model)
-        except ValueError as error:
-            raise ModelFileError(path, f"its weights do not fit: {_one_line(error)}") from error
+        weights = file.get("model_weights")
+        if not isinstance(weights, h5py.Group):
+            raise ModelFileError(path, "it has no 'model_weights' group: no weights at all")
+        _Keras2H5Weights(path, weights).assign(model)
+        _assert_weights_come_from(path, model, weights)
         training_config = file.attrs.get("training_config")
     if compile and training_config is not None:
-        if isinstance(training_config, bytes):
-            training_config = training_config.decode("utf-8")
-        arguments = json.loads(training_config)
+        arguments = _json_attribute(path, "training_config", training_config)
         _compile_or_warn(
             path, model, lambda: model.compile(**legacy_compile_arguments(arguments, custom))
         )
@@ -180,7 +182,7 @@ def _compile_or_warn(path: Path, model: keras.Model, compile_model) -> None:
     except Exception as error:
         warnings.warn(
             f"'{path}' was loaded uncompiled: Keras 3 cannot apply its Keras 2 compile "
-            f"settings ({_one_line(error)[:120]}); call model.compile(...)",
+            f"settings ({_one_line(error, limit=120)}); call model.compile(...)",
             stacklevel=4,
         )
 
@@ -220,21 +222,30 @@ class _Keras2Weights:
     goes to the layer Keras 2 took it from, checked by count and shape.
     """
 
-    def __init__(self, path: Path, data: bytes) -> None:
+    def __init__(self, path: Path, data: bytes | None) -> None:
         self.path = path
         self.data = data
 
     def assign(self, model: keras.Model, config: dict) -> None:
         import h5py
 
+        if self.data is None:
+            _assert_weights_come_from(self.path, model, None)
+            return
         with h5py.File(io.BytesIO(self.data), "r") as store:
-            if "layers" not in store:
+            layers = store.get("layers")
+            if not isinstance(layers, h5py.Group):
+                _assert_weights_come_from(self.path, model, None)
                 return
             visited: set[int] = set()
             used: set[str] = set()
-            self._container(model, config, store["layers"], visited, used)
-            stored = {name for name, _ in _datasets(store["layers"])}
-        left = sorted(stored - used)
+            self._container(model, config, layers, visited, used)
+            stored = {name for name, _ in _datasets(layers)}
+            self._assert_all_used(stored - used)
+            _assert_weights_come_from(self.path, model, layers)
+
+    def _assert_all_used(self, unused: set[str]) -> None:
+        left = sorted(unused)
         if left:
             raise ModelFileError(
                 self.path,
@@ -305,6 +316,160 @@ class _Keras2Weights:
         used.update(f"{group.name}/vars/{index}".lstrip("/") for index in range(len(values)))
 
 
+class _Keras2H5Weights:
+    """Assigns the weights of a Keras 2 `.h5` file's `model_weights` group as Keras 2's
+    `load_model` did: by order, not by name.
+
+    The file lists its layers in `layer_names`, each with its arrays in `weight_names`
+    (trainable first, then non-trainable); the layers that have arrays pair, in that order,
+    with the model's layers that have weights, in the order of `model.layers` (topological).
+    A layer without its group, a count or shape that differs, or a layer left over on either
+    side is a `ModelFileError` naming the layer. The layout is `tf_keras`'s
+    `hdf5_format.save_weights_to_hdf5_group` (tf_keras 2.13 to 2.21).
+    """
+
+    def __init__(self, path: Path, group: Any) -> None:
+        self.path = path
+        self.group = group
+
+    def assign(self, model: keras.Model) -> None:
+        stored = [(name, arrays) for name, arrays in self._stored_layers() if arrays]
+        layers = [layer for layer in model.layers if layer.weights]
+        if len(stored) != len(layers):
+            raise ModelFileError(self.path, self._count_mismatch(layers, stored))
+        for layer, (name, arrays) in zip(layers, stored, strict=True):
+            variables = layer.trainable_weights + layer.non_trainable_weights
+            expected = [tuple(variable.shape) for variable in variables]
+            found = [tuple(array.shape) for array in arrays]
+            if found != expected:
+                raise ModelFileError(
+                    self.path,
+                    f"layer '{layer.name}' ({type(layer).__name__}) has weights of shapes "
+                    f"{expected}, but the file stores {found} for it (as '{name}')",
+                )
+            for variable, array in zip(variables, arrays, strict=True):
+                variable.assign(_numeric(self.path, array))
+        top = self.group.get("top_level_model_weights")
+        if top is not None and _h5_names(self.path, top, "weight_names"):
+            raise ModelFileError(
+                self.path,
+                "it stores weights of the model itself (top_level_model_weights), which "
+                "keras_convert does not map from Keras 2 files",
+            )
+
+    def _stored_layers(self) -> Iterator[tuple[str, list]]:
+        """(layer name, its datasets) for each layer the file lists, in its order."""
+        import h5py
+
+        for name in _h5_names(self.path, self.group, "layer_names"):
+            layer_group = self.group.get(name)
+            if not isinstance(layer_group, h5py.Group):
+                raise ModelFileError(
+                    self.path, f"its weights list layer '{name}' but hold no group for it"
+                )
+            arrays = []
+            for weight in _h5_names(self.path, layer_group, "weight_names"):
+                array = layer_group.get(weight)
+                if not isinstance(array, h5py.Dataset):
+                    raise ModelFileError(
+                        self.path, f"its weights list '{name}/{weight}' but hold no array there"
+                    )
+                arrays.append(array)
+            yield name, arrays
+
+    @staticmethod
+    def _count_mismatch(layers: list, stored: list) -> str:
+        """Says which layer is left over: the first whose name differs from the file's at
+        its position (Keras 2 pairs by order, so names only point at it), else the last."""
+        counts = (
+            f"the file stores weights for {len(stored)} layers, but the model has "
+            f"{len(layers)} layers with weights"
+        )
+        pairs = zip(layers, [name for name, _ in stored], strict=False)
+        first = next(
+            (index for index, (layer, name) in enumerate(pairs) if layer.name != name), None
+        )
+        index = min(len(layers), len(stored)) if first is None else first
+        if len(layers) > len(stored):
+            layer = layers[index]
+            return f"{counts}: layer '{layer.name}' ({type(layer).__name__}) has none in the file"
+        return f"{counts}: the file's '{stored[index][0]}' is left over"
+
+
+def _h5_names(path: Path, group: Any, attribute: str) -> list[str]:
+    """A list of names stored in an HDF5 attribute, as Keras writes it: whole, or split
+    into `attribute0`, `attribute1`, ... when it is longer than an attribute holds."""
+    if attribute in group.attrs:
+        chunks = [group.attrs[attribute]]
+    else:
+        chunks = []
+        while f"{attribute}{len(chunks)}" in group.attrs:
+            chunks.append(group.attrs[f"{attribute}{len(chunks)}"])
+    names = []
+    for chunk in chunks:
+        if getattr(chunk, "ndim", None) != 1:
+            raise ModelFileError(path, f"its weights' '{attribute}' is not a list of names")
+        for name in chunk:
+            try:
+                names.append(name.decode("utf-8") if isinstance(name, bytes) else str(name))
+            except UnicodeDecodeError as error:
+                raise ModelFileError(
+                    path, f"its weights' '{attribute}' holds a name that is not UTF-8"
+                ) from error
+    return names
+
+
+def _numeric(path: Path, array: Any) -> Any:
+    """The values of an HDF5 dataset whose shape was checked, if they are numbers."""
+    if array.dtype.kind not in "biuf":
+        raise ModelFileError(path, f"its array '{array.name}' does not hold numbers")
+    return array[()]
+
+
+def _assert_weights_come_from(path: Path, model: keras.Model, group: Any) -> None:
+    """Checks, value by value and independently of how the loader paired them, that the
+    model's weights and the arrays under `group` (None: no arrays) are the same multiset:
+    every weight of the model equals an array of the file, and every array is used once.
+    Raises `ModelFileError` naming the first weight (or array) without its match."""
+    import hashlib
+
+    import numpy as np
+
+    def key(value: Any) -> tuple:
+        value = np.asarray(value)
+        digest = hashlib.sha256(value.astype(np.float64).tobytes()).digest()
+        return tuple(value.shape), digest
+
+    unmatched: dict[tuple, list[str]] = {}
+    for name, array in _datasets(group) if group is not None else ():
+        if array.dtype.kind not in "biuf":
+            raise ModelFileError(path, f"its array '{name}' does not hold numbers")
+        unmatched.setdefault(key(array[()]), []).append(name)
+    for variable in model.weights:
+        names = unmatched.get(key(variable.numpy()))
+        if not names:
+            raise ModelFileError(
+                path,
+                f"weight '{variable.path}' of the loaded model is not among the file's "
+                "arrays: its layer did not get its weights from the file",
+            )
+        names.pop()
+    left = sorted(name for names in unmatched.values() for name in names)
+    if left:
+        more = f" (and {len(left) - 1} more)" if len(left) > 1 else ""
+        raise ModelFileError(
+            path, f"its array '{left[0]}'{more} went to no weight of the loaded model"
+        )
+
+
+def _json_attribute(path: Path, name: str, value: Any) -> Any:
+    """An HDF5 attribute that holds JSON, parsed; a `ModelFileError` if it does not."""
+    try:
+        return json.loads(value.decode("utf-8") if isinstance(value, bytes) else value)
+    except (TypeError, ValueError, RecursionError) as error:
+        raise ModelFileError(path, f"its '{name}' attribute is not valid JSON") from error
+
+
 def _datasets(group) -> Iterator[tuple[str, Any]]:
     """(path, dataset) for every array under an h5py group, paths relative to the file."""
     import h5py
@@ -340,15 +505,17 @@ def _diagnosis(
         class_name = node.get("class_name", "?")
         if not _is_known(node, custom, legacy=legacy):
             model = " (a subclassed model)" if node is config else ""
+            registered = node.get("registered_name") or class_name
+            python_name = registered.rpartition(">")[2]
             return ModelFileError(
                 path,
-                f"class '{class_name}'{model} is not registered",
-                class_name=class_name,
+                f"class '{registered}'{model} is not registered",
+                class_name=registered,
                 needs="custom_objects",
                 remedy=(
                     f"import the module that defines it (decorated with "
                     f"@keras.saving.register_keras_serializable()), or pass "
-                    f"custom_objects={{'{class_name}': {class_name}}}"
+                    f"custom_objects={{{registered!r}: {python_name}}}"
                 ),
             )
     if safe_mode:
@@ -367,7 +534,7 @@ def _diagnosis(
 
 def _layer_nodes(node: dict) -> Iterator[dict]:
     """The configuration of the model, then of each layer, nested ones included."""
-    if not isinstance(node, dict) or "class_name" not in node:
+    if not isinstance(node, dict) or not isinstance(node.get("class_name"), str):
         return
     yield node
     inner = node.get("config")
@@ -380,7 +547,9 @@ def _layer_nodes(node: dict) -> Iterator[dict]:
 
 
 def _is_known(node: dict, custom: dict, *, legacy: bool) -> bool:
-    """Whether Keras can resolve a layer configuration's class (see `_diagnosis`)."""
+    """Whether Keras can resolve a layer configuration's class (see `_diagnosis`), judged
+    without importing anything: a file's `module` key is never imported here, and a class
+    counts as Keras's own only if a Keras-family module already imported defines it."""
     class_name = node["class_name"]
     registered = node.get("registered_name") or class_name
     if class_name in custom or registered in custom:
@@ -391,30 +560,65 @@ def _is_known(node: dict, custom: dict, *, legacy: bool) -> bool:
         getattr(keras.layers, class_name, None), type
     )
     module = node.get("module") or ""
-    if legacy or module == "keras" or module.startswith(("keras.", "keras_hub.")):
-        return builtin or _module_has(module, class_name)
+    if legacy or module.split(".")[0] in KERAS_FAMILY:
+        return builtin or _imported_module_has(module, class_name)
     return False
 
 
-def _module_has(module: str, name: str) -> bool:
-    import importlib
+# The packages whose classes Keras's own deserialization resolves by module name
+# (`keras.src.saving.serialization_lib`), and so the only ones a file's `module` may name.
+KERAS_FAMILY = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp"})
 
-    try:
-        return isinstance(vars(importlib.import_module(module)).get(name), type)
-    except Exception:
-        return False
+
+def _imported_module_has(module: str, name: str) -> bool:
+    """Whether `module`, if already imported, defines the class `name`."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(vars(loaded).get(name), type)
 
 
 def _holds_python_code(node: dict) -> bool:
-    function = node.get("config", {}).get("function")
+    config = node.get("config")
+    function = config.get("function") if isinstance(config, dict) else None
     return node.get("class_name") == "Lambda" and (
         isinstance(function, list)
         or (isinstance(function, dict) and function.get("class_name") == "__lambda__")
     )
 
 
-def _one_line(error: Exception) -> str:
-    """Keras's first informative line, without the configuration dumps it often appends."""
+# What reading a damaged or hand-made file's configuration or weights raises: a key, type
+# or value that is not where Keras 2 writes it, nesting too deep, a size too large.
+MALFORMED = (
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    ValueError,
+    RecursionError,
+    MemoryError,
+)
+
+
+def _malformed(path: Path, error: Exception) -> ModelFileError:
+    """The `ModelFileError` for a Keras 2 file whose content is not what Keras 2 writes."""
+    if isinstance(error, ModelFileError):
+        return error
+    if isinstance(error, RecursionError):
+        return ModelFileError(path, "its configuration is nested too deeply to be a model")
+    if isinstance(error, MemoryError):
+        return ModelFileError(path, "it declares more data than this machine's memory holds")
+    detail = _one_line(error)
+    return ModelFileError(
+        path,
+        "its configuration or weights are not as Keras 2 writes them "
+        f"({type(error).__name__}{': ' + detail if detail != type(error).__name__ else ''})",
+    )
+
+
+def _one_line(error: Exception, limit: int = 160) -> str:
+    """Keras's first informative line, without the configuration dumps it often appends,
+    shortened at a word boundary to at most `limit` characters."""
     line = keras_reason(error)
     line = re.split(r"\s*(?:config=|Full object config:|Received: config=)", line)[0]
-    return line if len(line) <= 160 else line[:157] + "..."
+    if len(line) <= limit:
+        return line
+    return line[: limit - 3].rsplit(" ", 1)[0].rstrip(",;:") + "..."
