@@ -267,9 +267,9 @@ def test_a_written_file_stays_when_its_report_cannot_be_printed(folder):
 def test_a_name_stdout_cannot_encode_is_escaped_in_the_report(folder):
     output = os.fsdecode(b"caf\xe9.keras")  # Latin-1, not UTF-8: a surrogate escape
     env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+    command = [sys.executable, "-m", "keras_convert", "convert", "mlp.keras"]
     completed = subprocess.run(
-        [sys.executable, "-m", "keras_convert", "convert", "mlp.keras", "-o", output]
-        + ["--to", "functional"],
+        [*command, "-o", output, "--to", "functional"],
         cwd=folder,
         env=env,
         capture_output=True,
