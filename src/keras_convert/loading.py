@@ -8,8 +8,11 @@ have (`keras.src.engine.functional.Functional`, `tf_keras.src.engine.sequential.
 `metadata.json` (`"keras_version": "2.x"`), rebuilds the model with Keras 3's reader of
 Keras 2 configurations (the one that reads legacy `.h5` files), and assigns the weights
 from `model.weights.h5` by the names Keras 2 gave them there (see `_Keras2Weights`). A
-Keras 2 `.h5` file goes through the same reader (see `_load_keras2_h5`); files written by
-Keras 3 go to `keras.saving.load_model`.
+Keras 2 `.h5` file goes through the same reader, its weights paired with the layers by order
+as Keras 2's `load_model` did (see `_Keras2H5Weights`). Either way, every weight of the
+loaded model is then checked value by value against the file's arrays, independently of that
+pairing (`_assert_weights_come_from`). Files written by Keras 3 go to
+`keras.saving.load_model`.
 
 Every failure is one line: a missing file raises `FileNotFoundError`, an unreadable one
 `PermissionError` (both `OSError`), and anything else `ModelFileError`, whose attributes
@@ -60,9 +63,11 @@ def load_model(
     its layer by the name Keras 2 wrote it under; nothing is guessed, and a weight that
     matches no layer (or a layer with no weight) is an error. The optimizer's state is not
     loaded from such a file (Keras 2 optimizers keep other variables than Keras 3's). A
-    Keras 2 `.h5` file is read as Keras 3 reads it, but with its weights matched to layers by
-    name and the calls of nested models renumbered (on which Keras 3's own reader fails).
-    Keras 3 files are loaded by `keras.saving.load_model`.
+    Keras 2 `.h5` file is read as Keras 3 reads it, but with the calls of nested models
+    renumbered (on which Keras 3's own reader fails) and its weights paired with the layers
+    by order, as Keras 2 did, every layer accounted for. A Keras 2 model's every weight is
+    then checked value by value against the file: each comes from it, and each array in it
+    is used once. Keras 3 files are loaded by `keras.saving.load_model`.
 
     Args:
         filepath: Path of a `.keras`, `.h5` or `.hdf5` file.
