@@ -216,9 +216,11 @@ def _index(spec: Any, layer: str = "?") -> Any:
         return spec
     if isinstance(spec, dict) and set(spec) == {"start", "stop", "step"}:
         bounds = [spec["start"], spec["stop"], spec["step"]]
-        if all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in bounds):
-            if bounds[2] is None or bounds[2] > 0:
-                return slice(*bounds)
+        constant = all(
+            b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in bounds
+        )
+        if constant and (bounds[2] is None or bounds[2] > 0):
+            return slice(*bounds)
     raise UnmappedError(
         f"layer '{layer}' slices a tensor with {spec!r}; keras_convert maps constant "
         "indices and slices with positive steps only",
