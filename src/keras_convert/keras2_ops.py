@@ -250,12 +250,12 @@ class TensorFlowOp(keras.layers.Layer):
         super().__init__(**kwargs)
         check_call(self.name, function, keywords)
         self.function = function
-        self.arguments = arguments
+        self.first_argument = arguments
         self.keywords = dict(keywords)
 
     def call(self, inputs):
         tensors = inputs if isinstance(inputs, list | tuple) else [inputs]
-        first = _fill(self.arguments, tensors)
+        first = _fill(self.first_argument, tensors)
         keywords = {k: _fill(v, tensors) for k, v in self.keywords.items() if k != "name"}
         defaults = dict(OPS[self.function].defaults)
         for key in defaults:
@@ -265,7 +265,7 @@ class TensorFlowOp(keras.layers.Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config.pop("autocast", None)
-        config.update(function=self.function, arguments=self.arguments, keywords=self.keywords)
+        config.update(function=self.function, arguments=self.first_argument, keywords=self.keywords)
         return config
 
 
