@@ -26,7 +26,14 @@ from typing import Any
 
 from keras_convert.errors import ModelFileError
 
-__all__ = ["MAX_JSON_BYTES", "MAX_JSON_DEPTH", "MAX_LAYERS", "SavedFile", "inspect_file"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "MAX_JSON_DEPTH",
+    "MAX_LAYERS",
+    "SavedFile",
+    "check_hdf5",
+    "inspect_file",
+]
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 ZIP_SIGNATURE = b"PK\x03\x04"
@@ -258,6 +265,7 @@ def _read_hdf5(path: Path, read_config: bool) -> SavedFile:
             version = _text_attribute(path, file.attrs.get("keras_version", ""), "keras_version")
             config = None
             if read_config:
+                check_hdf5(path, file)
                 text = _text_attribute(path, file.attrs["model_config"], "model_config")
                 config = _model_config(
                     path, _parse_json(path, text, "model_config"), "model_config"
@@ -265,6 +273,58 @@ def _read_hdf5(path: Path, read_config: bool) -> SavedFile:
     except OSError as error:
         raise ModelFileError(path, "the HDF5 file is truncated or damaged") from error
     return SavedFile("h5", _version(version), config)
+
+
+def check_hdf5(path: Path, file: Any) -> None:
+    """Refuses an open HDF5 file (an `h5py.File` or group) whose objects are damaged, point
+    outside it, or would expand in memory far beyond what it stores, before anything is
+    read: every object's header is opened, no array's data.
+
+    Refused as Keras's `saving_lib.safe_get_h5_dataset` refuses them: links (soft and
+    external: a file may not make the loader read another file), datasets stored in other
+    files or virtual, and a dataset that declares more than `BOMB_FLOOR_BYTES` and more
+    than `MAX_EXPANSION` times the bytes it stores.
+
+    Raises:
+        ModelFileError: one of those, naming the object.
+    """
+    import h5py
+
+    def visit(name: str, link: Any) -> None:
+        where = f"{file.name.rstrip('/')}/{name}"
+        if not isinstance(link, h5py.HardLink):
+            raise ModelFileError(
+                path, f"its HDF5 object '{_quote(where)}' is a {type(link).__name__}, not data"
+            )
+        try:
+            item = file[name]
+        except (KeyError, OSError, ValueError, RuntimeError) as error:
+            raise ModelFileError(
+                path, f"its HDF5 object '{_quote(where)}' is damaged ({_quote(error)})"
+            ) from error
+        if not isinstance(item, h5py.Dataset):
+            return
+        if item.external or item.is_virtual:
+            raise ModelFileError(
+                path, f"its HDF5 dataset '{_quote(where)}' keeps its data in other files"
+            )
+        declared = math.prod(item.shape or ()) * item.dtype.itemsize
+        stored = item.id.get_storage_size()
+        if declared > BOMB_FLOOR_BYTES and declared > MAX_EXPANSION * stored:
+            raise ModelFileError(
+                path,
+                f"its HDF5 dataset '{_quote(where)}' declares {_size(declared)} stored in "
+                f"{_size(stored)}: a decompression bomb",
+            )
+
+    try:
+        file.visititems_links(visit)
+    except (KeyError, OSError, ValueError, RuntimeError) as error:
+        if isinstance(error, ModelFileError):
+            raise
+        raise ModelFileError(
+            path, f"the HDF5 file's objects are damaged ({_quote(error)})"
+        ) from error
 
 
 def _check_attribute_size(path: Path, file: Any, name: str) -> None:
@@ -360,15 +420,20 @@ def _model_config(path: Path, value: Any, name: str) -> dict:
 
 def _count_layers(path: Path, config: dict, max_layers: int) -> int:
     """The layers `config` declares, everywhere in it: a model's layers, nested models',
-    wrapped layers (`Bidirectional`, `TimeDistributed`) and RNN cells. Refuses more than
-    `max_layers` as soon as it counts them."""
+    wrapped layers (`Bidirectional`, `TimeDistributed`) and RNN cells, each checked to be a
+    layer's configuration. Refuses more than `max_layers` as soon as it counts them."""
     count = 0
     for value in _walk(config):
         for key, item in value.items():
             if key in LAYER_LIST_KEYS and isinstance(item, list):
-                count += sum(_is_layer(entry) for entry in item)
+                layers = [entry for entry in item if _is_layer(entry)]
             elif key in LAYER_KEYS and _is_layer(item):
-                count += 1
+                layers = [item]
+            else:
+                continue
+            for layer in layers:
+                _check_layer(path, layer)
+            count += len(layers)
         if count > max_layers:
             raise ModelFileError(
                 path,
@@ -377,6 +442,25 @@ def _count_layers(path: Path, config: dict, max_layers: int) -> int:
                 remedy="if you trust this file, raise the limit (max_layers=...)",
             )
     return count
+
+
+def _check_layer(path: Path, layer: dict) -> None:
+    """Refuses a layer's configuration whose fields have the wrong type, which Keras and
+    the loader's diagnosis would otherwise trip over (a list for a class name)."""
+    name = layer["class_name"]
+    if not isinstance(name, str):
+        raise ModelFileError(
+            path, f"its configuration names a layer class with {_json_kind(name)}, not a name"
+        )
+    if not isinstance(layer.get("config", {}), dict):
+        raise ModelFileError(
+            path, f"its configuration of a '{_quote(name)}' layer is not an object"
+        )
+    for key in ("module", "registered_name"):
+        if not isinstance(layer.get(key) or "", str):
+            raise ModelFileError(
+                path, f"its configuration of a '{_quote(name)}' layer has a {key} that is not text"
+            )
 
 
 def _walk(value: Any) -> Iterator[dict]:
@@ -415,12 +499,16 @@ def _json_kind(value: Any) -> str:
 
 
 def _quote(value: object) -> str:
-    """`value` as text on one line, cut at a word if longer than `QUOTE_LIMIT`."""
+    """`value` as text on one line; if longer than `QUOTE_LIMIT`, its start and its end
+    (where a path's telling part is), cut between words or path components."""
     text = " ".join(str(value).split())
     if len(text) <= QUOTE_LIMIT:
         return text
-    cut = text[: QUOTE_LIMIT - 1].rsplit(" ", 1)[0]
-    return (cut if len(cut) > QUOTE_LIMIT // 2 else text[: QUOTE_LIMIT - 1]) + "…"
+    head = text[: QUOTE_LIMIT * 3 // 5]
+    tail = text[-(QUOTE_LIMIT * 2 // 5) :]
+    head = head[: max(head.rfind(" "), head.rfind("/")) + 1] or head
+    tail = tail[min(i for i in (tail.find(" "), tail.find("/"), len(tail)) if i >= 0) :] or tail
+    return f"{head.rstrip()} … {tail.lstrip()}"
 
 
 def _size(count: int) -> str:
