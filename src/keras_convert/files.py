@@ -15,11 +15,13 @@ Whatever is wrong ends as one `ModelFileError`, never as another exception.
 from __future__ import annotations
 
 import json
+import lzma
 import math
 import os
 import re
 import stat
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -176,8 +178,13 @@ def inspect_file(
 
 
 def _read_archive(path: Path, read_config: bool) -> SavedFile:
+    with open(path, "rb") as handle:  # an OSError here is the file's, not its content's
+        return _read_zip(path, handle, read_config)
+
+
+def _read_zip(path: Path, handle: Any, read_config: bool) -> SavedFile:
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(handle) as archive:
             infos = archive.infolist()
             _check_members(path, infos)
             names = tuple(info.filename for info in infos)
@@ -196,9 +203,12 @@ def _read_archive(path: Path, read_config: bool) -> SavedFile:
             if read_config:
                 text = _read_member(path, archive, "config.json")
                 config = _model_config(path, _parse_json(path, text, "config.json"), "config.json")
-    except zipfile.BadZipFile as error:
+    except ModelFileError:
+        raise
+    # What zipfile and its decompressors raise on damaged data (bz2: OSError).
+    except (zipfile.BadZipFile, zlib.error, EOFError, lzma.LZMAError, OSError) as error:
         raise ModelFileError(path, "the zip archive is truncated or damaged") from error
-    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError) as error:
+    except (zipfile.LargeZipFile, NotImplementedError, RuntimeError, ValueError) as error:
         raise ModelFileError(path, f"the zip archive cannot be read ({_quote(error)})") from error
     return SavedFile("keras", _version(metadata.get("keras_version")), config, members=names)
 
@@ -270,7 +280,10 @@ def _read_hdf5(path: Path, read_config: bool) -> SavedFile:
                 config = _model_config(
                     path, _parse_json(path, text, "model_config"), "model_config"
                 )
-    except OSError as error:
+    except ModelFileError:
+        raise
+    # What h5py raises on damaged data; the file was opened (and its signature read) before.
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as error:
         raise ModelFileError(path, "the HDF5 file is truncated or damaged") from error
     return SavedFile("h5", _version(version), config)
 
@@ -288,43 +301,51 @@ def check_hdf5(path: Path, file: Any) -> None:
     Raises:
         ModelFileError: one of those, naming the object.
     """
-    import h5py
 
-    def visit(name: str, link: Any) -> None:
-        where = f"{file.name.rstrip('/')}/{name}"
-        if not isinstance(link, h5py.HardLink):
-            raise ModelFileError(
-                path, f"its HDF5 object '{_quote(where)}' is a {type(link).__name__}, not data"
-            )
-        try:
-            item = file[name]
-        except (KeyError, OSError, ValueError, RuntimeError) as error:
-            raise ModelFileError(
-                path, f"its HDF5 object '{_quote(where)}' is damaged ({_quote(error)})"
-            ) from error
-        if not isinstance(item, h5py.Dataset):
-            return
-        if item.external or item.is_virtual:
-            raise ModelFileError(
-                path, f"its HDF5 dataset '{_quote(where)}' keeps its data in other files"
-            )
-        declared = math.prod(item.shape or ()) * item.dtype.itemsize
-        stored = item.id.get_storage_size()
-        if declared > BOMB_FLOOR_BYTES and declared > MAX_EXPANSION * stored:
-            raise ModelFileError(
-                path,
-                f"its HDF5 dataset '{_quote(where)}' declares {_size(declared)} stored in "
-                f"{_size(stored)}: a decompression bomb",
-            )
-
+    links: list[tuple[str, Any]] = []
     try:
-        file.visititems_links(visit)
+        # The visit only collects: an exception raised inside h5py's callback surfaces as
+        # a SystemError.
+        file.visititems_links(lambda name, link: links.append((name, link)))
     except (KeyError, OSError, ValueError, RuntimeError) as error:
-        if isinstance(error, ModelFileError):
-            raise
         raise ModelFileError(
             path, f"the HDF5 file's objects are damaged ({_quote(error)})"
         ) from error
+    for name, link in links:
+        _check_hdf5_object(path, file, name, link)
+
+
+def _check_hdf5_object(path: Path, file: Any, name: str, link: Any) -> None:
+    import h5py
+
+    where = f"{file.name.rstrip('/')}/{name}"
+    if link is None:  # h5py's answer for a link it cannot read
+        raise ModelFileError(path, f"its HDF5 object '{_quote(where)}' is damaged")
+    if not isinstance(link, h5py.HardLink):
+        raise ModelFileError(
+            path, f"its HDF5 object '{_quote(where)}' is a {type(link).__name__}, not data"
+        )
+    try:
+        item = file[name]
+        if not isinstance(item, h5py.Dataset):
+            return
+        external = item.external or item.is_virtual
+        declared = math.prod(item.shape or ()) * item.dtype.itemsize
+        stored = item.id.get_storage_size()
+    except (KeyError, OSError, ValueError, RuntimeError, TypeError) as error:
+        raise ModelFileError(
+            path, f"its HDF5 object '{_quote(where)}' is damaged ({_quote(error)})"
+        ) from error
+    if external:
+        raise ModelFileError(
+            path, f"its HDF5 dataset '{_quote(where)}' keeps its data in other files"
+        )
+    if declared > BOMB_FLOOR_BYTES and declared > MAX_EXPANSION * stored:
+        raise ModelFileError(
+            path,
+            f"its HDF5 dataset '{_quote(where)}' declares {_size(declared)} stored in "
+            f"{_size(stored)}: a decompression bomb",
+        )
 
 
 def _check_attribute_size(path: Path, file: Any, name: str) -> None:
