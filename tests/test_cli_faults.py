@@ -280,3 +280,15 @@ def test_a_name_stdout_cannot_encode_is_escaped_in_the_report(folder):
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("wrote caf\\udce9.keras: Functional model")
     assert (folder / output).is_file()
+
+
+def test_a_file_over_the_layer_limit_names_the_flag_that_lifts_it(folder):
+    code, out, err = run("inspect", "mlp.keras", "--max-layers", "1", cwd=folder)
+    assert code == 3 and out == ""
+    assert one_line(err) == (
+        "keras-convert: error: cannot load 'mlp.keras': its configuration declares more than 1 "
+        "layers, more than keras_convert builds by default; if you trust this file, pass "
+        "--max-layers N"
+    )
+    code, out, _ = run("inspect", "mlp.keras", "--max-layers", "2", cwd=folder)
+    assert code == 0 and "api:         Sequential" in out

@@ -154,18 +154,6 @@ def without_group(group):
     return make
 
 
-def renamed_layer_group(valid, path):
-    shutil.copyfile(keras2_h5(valid), path)
-    with h5py.File(path, "r+") as file:
-        weights = file["model_weights"]
-        weights.move("hidden", "renamed")
-        weights.attrs["layer_names"] = [
-            b"renamed" if name in (b"hidden", "hidden") else str(name).encode()
-            for name in weights.attrs["layer_names"]
-        ]
-    return path
-
-
 # (file name, how to write it, words the cause must hold)
 CASES = [
     (
@@ -313,7 +301,6 @@ CASES = [
     ),
     ("no_model_weights.h5", without_group("model_weights"), "model_weights"),
     ("no_layer_group.h5", without_group("model_weights/hidden"), "hidden"),
-    ("renamed_layer_group.h5", renamed_layer_group, "hidden"),
 ]
 
 
@@ -324,7 +311,7 @@ def hostile(valid, tmp_path_factory):
 
 
 def _needs_met(name, valid):
-    keras2_cases = ("no_model_weights.h5", "no_layer_group.h5", "renamed_layer_group.h5")
+    keras2_cases = ("no_model_weights.h5", "no_layer_group.h5")
     return name not in keras2_cases or "keras2.h5" in valid
 
 

@@ -21,8 +21,6 @@ from keras_convert import (
     to_functional,
     to_sequential,
 )
-from keras_convert._keras_api import legacy_model_from_config
-from keras_convert.keras2_config import legacy_form
 from keras_convert.keras2_ops import TensorFlowOp, UnmappedError
 
 
@@ -156,30 +154,11 @@ KINDS = {
     **{name: _application(name, size) for name, size in APPLICATIONS.items()},
 }
 BATCH = 2
-# Files whose weights load_model's weight pairing (in loading.py) does not assign yet:
-# Keras 2 `.keras` files keep a wrapper's or RNN's variables under `layer/`, `cell/`,
-# `forward_layer/cell/`; and layers named with `/` (DenseNet, MobileNetV3), which Keras 3
-# renames (`keras2_config.keras3_name`), are not found by their Keras 2 names, in `.keras`
-# (an error) nor in `.h5` (left silently unassigned by Keras's by-name loader, a wrong
-# prediction); EfficientNetB0's `.h5` predicts 2e-4 off while its `.keras` file is exact
-# (suspect: the preprocessing `Normalization` weights under the by-name loader).
-# `test_the_keras_configuration_rebuilds_what_keras2_built` covers them.
-WEIGHTS_PENDING = {
-    ("time_distributed_dense", ".keras"),
-    ("time_distributed_conv2d", ".keras"),
-    ("recurrent_masked", ".keras"),
-    ("lstm_return_state", ".keras"),
-    ("lstm_stateful", ".keras"),
-    ("DenseNet121", ".keras"),
-    ("MobileNetV3Small", ".keras"),
-    ("MobileNetV3Small", ".h5"),
-    ("EfficientNetB0", ".h5"),
-}
 
 
 class Zoo:
-    """Builds each kind on first use: (folder with NAME.keras and NAME.h5, input, outputs,
-    the tf_keras model's weights)."""
+    """Builds each kind on first use, writing NAME.keras and NAME.h5 into `folder`:
+    (input, tf_keras's outputs)."""
 
     def __init__(self, tf_keras, folder):
         self.tf_keras = tf_keras
@@ -206,7 +185,7 @@ class Zoo:
             expected = [
                 np.asarray(v) for v in (expected if isinstance(expected, list) else [expected])
             ]
-            self.made[kind] = (x, expected, model.get_weights())
+            self.made[kind] = (x, expected)
         return self.made[kind]
 
 
@@ -233,35 +212,11 @@ def _assert_predicts(model, x, expected, kind):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(value), want, rtol=0, atol=atol)
 
 
-def _file_params():
-    for kind in KINDS:
-        for suffix in (".keras", ".h5"):
-            marks = ()
-            if (kind, suffix) in WEIGHTS_PENDING:
-                marks = pytest.mark.xfail(strict=True, reason="weight pairing (loading.py)")
-            yield pytest.param(kind, suffix, id=f"{kind}{suffix}", marks=marks)
-
-
-@pytest.mark.parametrize(("kind", "suffix"), list(_file_params()))
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_keras2_file_predicts_what_keras2_predicted(zoo, kind, suffix):
-    x, expected, _ = zoo[kind]
+    x, expected = zoo[kind]
     model = load_model(zoo.folder / f"{kind}{suffix}")
-    _assert_predicts(model, x, expected, kind)
-
-
-@pytest.mark.parametrize("kind", sorted({kind for kind, _ in WEIGHTS_PENDING}))
-def test_the_keras_configuration_rebuilds_what_keras2_built(zoo, kind):
-    """The kinds whose weights load_model does not pair yet (`WEIGHTS_PENDING`): rebuilt from
-    the rewritten `.keras` configuration and given tf_keras's weights in order, they predict
-    the same."""
-    import json
-    import zipfile
-
-    x, expected, weights = zoo[kind]
-    config = json.loads(zipfile.ZipFile(zoo.folder / f"{kind}.keras").read("config.json"))
-    model = legacy_model_from_config(legacy_form(config), {})
-    assert [tuple(w.shape) for w in model.weights] == [w.shape for w in weights]
-    model.set_weights(weights)
     _assert_predicts(model, x, expected, kind)
 
 
@@ -280,7 +235,7 @@ CONVERTED = [
 
 @pytest.mark.parametrize("kind", CONVERTED)
 def test_a_loaded_keras2_model_converts_both_ways(zoo, kind):
-    x, _, _ = zoo[kind]
+    x, _ = zoo[kind]
     model = load_model(zoo.folder / f"{kind}.h5")
     tolerance = {"rtol": 1e-3, "atol": 1e-3} if kind == "mixed_float16" else {}
     assert_equivalent(model, to_functional(model), x, **tolerance)
@@ -292,7 +247,7 @@ def test_a_loaded_keras2_model_converts_both_ways(zoo, kind):
 
 
 def test_a_loaded_op_model_saves_and_reloads(zoo, tmp_path):
-    x, expected, _ = zoo["tensorflow_ops"]
+    x, expected = zoo["tensorflow_ops"]
     model = load_model(zoo.folder / "tensorflow_ops.h5")
     model.save(tmp_path / "ops.keras")
     reloaded = keras.saving.load_model(tmp_path / "ops.keras")

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from keras_convert.errors import ModelFileError
-from keras_convert.files import inspect_file
+from keras_convert.files import MAX_LAYERS, inspect_file
 
 # TensorFlow's C++ log lines at run time stay off stderr; a user's own setting wins.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -56,6 +56,7 @@ DEBUG_VARIABLE = "KERAS_CONVERT_DEBUG"
 FLAG_FOR = {
     "custom_objects": "pass --import MODULE, a module that registers it",
     "unsafe": "if you trust this file, pass --unsafe",
+    "max_layers": "if you trust this file, pass --max-layers N",
 }
 
 
@@ -123,7 +124,13 @@ def _command(arguments: argparse.Namespace, debug: bool) -> int:
         for module in arguments.imports:
             import_module(module)
         if arguments.command == "inspect":
-            return _inspect_each(arguments.files, problems, unsafe=arguments.unsafe, debug=debug)
+            return _inspect_each(
+                arguments.files,
+                problems,
+                unsafe=arguments.unsafe,
+                max_layers=arguments.max_layers,
+                debug=debug,
+            )
         lines = convert_file(
             Path(arguments.file),
             Path(arguments.output),
@@ -131,6 +138,7 @@ def _command(arguments: argparse.Namespace, debug: bool) -> int:
             group_branches=arguments.group_branches,
             force=arguments.force,
             unsafe=arguments.unsafe,
+            max_layers=arguments.max_layers,
         )
     _print_report(lines, Path(arguments.output))
     return 0
@@ -167,7 +175,9 @@ def _problem(path: Path) -> CommandError | None:
     return None
 
 
-def _inspect_each(files: Sequence[str], problems: dict, *, unsafe: bool, debug: bool) -> int:
+def _inspect_each(
+    files: Sequence[str], problems: dict, *, unsafe: bool, max_layers: int, debug: bool
+) -> int:
     """Inspects the files in turn, printing as it goes; one that fails is reported in one
     line and the others are still inspected. Returns the first failure's exit code, or 0."""
     status, printed = 0, False
@@ -175,7 +185,7 @@ def _inspect_each(files: Sequence[str], problems: dict, *, unsafe: bool, debug: 
         try:
             if problems[name] is not None:
                 raise problems[name]
-            lines = inspect_file_lines(Path(name), unsafe=unsafe)
+            lines = inspect_file_lines(Path(name), unsafe=unsafe, max_layers=max_layers)
         except CommandError as error:
             _report(str(error))
             status = status or error.code
@@ -212,13 +222,15 @@ def _raise_terminated(signum, frame) -> NoReturn:
     raise Terminated
 
 
-def inspect_file_lines(path: Path, *, unsafe: bool = False) -> list[str]:
+def inspect_file_lines(
+    path: Path, *, unsafe: bool = False, max_layers: int = MAX_LAYERS
+) -> list[str]:
     """What `keras-convert inspect` prints about the model in `path`, line by line."""
     import keras
 
     from keras_convert.graph import is_graph_model
 
-    model = load(path, unsafe=unsafe)
+    model = load(path, unsafe=unsafe, max_layers=max_layers)
     lines = [f"file:        {path}"]
     if not is_graph_model(model):
         lines += [
@@ -259,13 +271,14 @@ def convert_file(
     group_branches: bool = False,
     force: bool = False,
     unsafe: bool = False,
+    max_layers: int = MAX_LAYERS,
 ) -> list[str]:
     """Converts the model in `source` and writes it to `output`; returns what to print."""
     from keras_convert import ConversionError, NotEquivalentError, assert_equivalent
     from keras_convert.conversion import to_functional, to_sequential
 
     check_output(output, force=force)
-    model = load(source, unsafe=unsafe)
+    model = load(source, unsafe=unsafe, max_layers=max_layers)
     try:
         if to == "functional":
             converted = to_functional(model)
@@ -276,7 +289,7 @@ def convert_file(
         raise CommandError(_conversion_message(error), 1) from error
     except NotEquivalentError as error:
         raise CommandError(f"{type(error).__name__}: {error}", 1) from error
-    _write(converted, output, force=force, unsafe=unsafe)
+    _write(converted, output, force=force, unsafe=unsafe, max_layers=max_layers)
     kind = type(converted).__name__ if to == "sequential" else "Functional"
     return [
         f"wrote {output}: {kind} model '{converted.name}', "
@@ -303,7 +316,7 @@ def _conversion_message(error: Exception) -> str:
     return f"{name}: {error}"
 
 
-def _write(converted, output: Path, *, force: bool, unsafe: bool) -> None:
+def _write(converted, output: Path, *, force: bool, unsafe: bool, max_layers: int) -> None:
     """Saves `converted` to a temporary file beside `output`, checks that it reloads to the
     same model, and puts it in place (exclusively unless `force`). The temporary file never
     outlives this call."""
@@ -323,7 +336,7 @@ def _write(converted, output: Path, *, force: bool, unsafe: bool) -> None:
         os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; the output is not
         converted.save(temporary)
         try:
-            reloaded = load(temporary, unsafe=unsafe)
+            reloaded = load(temporary, unsafe=unsafe, max_layers=max_layers)
         except CommandError as error:
             cause = error.__cause__
             reason = cause.cause if isinstance(cause, ModelFileError) else str(error)
@@ -377,7 +390,7 @@ def check_input(path: Path) -> None:
     Reads only the file's header (`keras_convert.files.inspect_file`): no Keras needed.
     """
     with _input_errors(path):
-        inspect_file(path)
+        inspect_file(path, read_config=False)
 
 
 def check_output(output: Path, *, force: bool) -> None:
@@ -395,7 +408,7 @@ def check_output(output: Path, *, force: bool) -> None:
         raise CommandError(f"'{output}' exists and is not a file; --force replaces only files", 4)
 
 
-def load(path: Path, *, unsafe: bool = False):
+def load(path: Path, *, unsafe: bool = False, max_layers: int = MAX_LAYERS):
     """Loads a model file (Keras 3 or Keras 2 `.keras`, `.h5`) without compiling it.
 
     Raises:
@@ -404,7 +417,7 @@ def load(path: Path, *, unsafe: bool = False):
     from keras_convert.loading import load_model
 
     with _input_errors(path):
-        return load_model(path, compile=False, safe_mode=not unsafe)
+        return load_model(path, compile=False, safe_mode=not unsafe, max_layers=max_layers)
 
 
 @contextlib.contextmanager
@@ -518,6 +531,17 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not '{text}'")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     codes = "\n".join(f"  {code:<3}  {meaning}" for code, meaning in EXIT_CODES.items())
     epilog = (
@@ -565,6 +589,14 @@ def _parser() -> argparse.ArgumentParser:
             "--unsafe",
             action="store_true",
             help="load Lambda layers' Python code (safe_mode=False): only for files you trust",
+        )
+        command.add_argument(
+            "--max-layers",
+            type=_positive,
+            default=MAX_LAYERS,
+            metavar="N",
+            help=f"refuse a file that declares more than N layers (default {MAX_LAYERS:,}); "
+            "raise it only for files you trust",
         )
         command.add_argument(
             "--import",

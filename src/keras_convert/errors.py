@@ -151,7 +151,8 @@ class ModelFileError(ValueError):
         remedy: What the Python caller can do about it, or None.
         class_name: The class the file names that nothing resolves, or None.
         needs: What would let the file load: "custom_objects" (the class `class_name`),
-            "unsafe" (`safe_mode=False`, for Python code in the file), or None.
+            "unsafe" (`safe_mode=False`, for Python code in the file), "max_layers" (a
+            higher `max_layers`, for a file that declares more layers), or None.
     """
 
     def __init__(

@@ -307,7 +307,8 @@ def check_hdf5(path: Path, file: Any) -> None:
         # The visit only collects: an exception raised inside h5py's callback surfaces as
         # a SystemError.
         file.visititems_links(lambda name, link: links.append((name, link)))
-    except (KeyError, OSError, ValueError, RuntimeError) as error:
+    # h5py's own failure while it visits a damaged object surfaces as a SystemError.
+    except (KeyError, OSError, ValueError, RuntimeError, SystemError) as error:
         raise ModelFileError(
             path, f"the HDF5 file's objects are damaged ({_quote(error)})"
         ) from error
@@ -462,6 +463,7 @@ def _count_layers(path: Path, config: dict, max_layers: int) -> int:
                 f"its configuration declares more than {max_layers:,} layers, more than "
                 "keras_convert builds by default",
                 remedy="if you trust this file, raise the limit (max_layers=...)",
+                needs="max_layers",
             )
     return count
 

@@ -40,8 +40,8 @@ from keras_convert._keras_api import (
     safe_mode_scope,
 )
 from keras_convert.errors import ModelFileError, keras_reason, wrong_type
-from keras_convert.files import SavedFile, inspect_file
-from keras_convert.keras2_config import UnmappedError, legacy_form
+from keras_convert.files import MAX_LAYERS, SavedFile, check_hdf5, inspect_file
+from keras_convert.keras2_config import UnmappedError, keras3_name, legacy_form
 
 __all__ = ["load_model"]
 
@@ -54,6 +54,7 @@ def load_model(
     custom_objects: Mapping[str, Any] | None = None,
     compile: bool = True,
     safe_mode: bool = True,
+    max_layers: int = MAX_LAYERS,
 ) -> keras.Model:
     """Loads a model from a Keras 3 `.keras`, a Keras 2 `.keras` or a legacy `.h5` file.
 
@@ -78,6 +79,9 @@ def load_model(
             model.
         safe_mode: Refuse to load Python code stored in the file (a `Lambda` layer's
             function). Pass False only for files you trust.
+        max_layers: The most layers the file's configuration may declare, nested and
+            wrapped layers included (`keras_convert.files.MAX_LAYERS`, 5,000, by default:
+            five times the largest `keras.applications` model); raise it for a file you trust.
 
     Returns:
         The model, a `keras.Model`.
@@ -105,7 +109,7 @@ def load_model(
         raise wrong_type("load_model", "a path to a .keras or .h5 file", filepath)
     path = Path(filepath)
     custom = dict(custom_objects or {})
-    saved = inspect_file(path)
+    saved = inspect_file(path, max_layers=max_layers)
     if saved.keras_version.startswith("2."):
         load_keras2 = _load_keras2 if saved.format == "keras" else _load_keras2_h5
         try:
@@ -239,7 +243,12 @@ class _Keras2Weights:
         if self.data is None:
             _assert_weights_come_from(self.path, model, None)
             return
-        with h5py.File(io.BytesIO(self.data), "r") as store:
+        try:
+            store = h5py.File(io.BytesIO(self.data), "r")
+        except OSError as error:
+            raise ModelFileError(self.path, "its model.weights.h5 is not an HDF5 file") from error
+        with store:
+            check_hdf5(self.path, store)
             layers = store.get("layers")
             if not isinstance(layers, h5py.Group):
                 _assert_weights_come_from(self.path, model, None)
@@ -294,33 +303,77 @@ class _Keras2Weights:
     def _layer(self, model: keras.Model, name: str) -> keras.layers.Layer:
         """The layer named `name` among `model.layers` (input layers included)."""
         for layer in model.layers:
-            if layer.name == name:
+            if layer.name == keras3_name(name):
                 return layer
         raise ModelFileError(self.path, f"the rebuilt model has no layer '{name}'")
 
     def _leaf(self, layer, class_name, group, used) -> None:
-        nested = [name for name, _ in _datasets(group) if "/vars/" not in name]
-        if nested:
+        assigned = self._owned(layer, class_name, group, used)
+        missing = [v.path for v in layer.weights if id(v) not in {id(a) for a in assigned}]
+        if missing:
             raise ModelFileError(
                 self.path,
-                f"layer '{layer.name}' ({class_name}) keeps weights in sub-layers "
-                f"('{nested[0]}'), which keras_convert does not map from Keras 2 files",
-                remedy="save the model from Keras 2 as .h5 and load that",
+                f"layer '{layer.name}' ({class_name}) has weight '{missing[0]}', which its "
+                f"entry '{group.name[1:]}' in the weights file does not hold",
             )
+
+    def _owned(self, layer, class_name, group, used) -> list:
+        """Assigns the arrays of `group` to `layer`: its own under `vars/`, a sub-layer's
+        (see `SUBLAYERS`) under the attribute's name; returns the variables assigned."""
+        import h5py
+
+        # A sub-layer entry without arrays is skipped: Keras 2's Bidirectional also saves the
+        # unbuilt layer it copied its two directions from, under `layer`.
+        children = [
+            key
+            for key in group
+            if key != "vars"
+            and not (
+                isinstance(group[key], h5py.Group) and next(_datasets(group[key]), None) is None
+            )
+        ]
+        for key in children:
+            if key not in SUBLAYERS or not isinstance(group[key], h5py.Group):
+                raise ModelFileError(
+                    self.path,
+                    f"layer '{layer.name}' ({class_name}) keeps weights under "
+                    f"'{group.name[1:]}/{key}', which keras_convert does not map from Keras 2 "
+                    "files",
+                    remedy="save the model from Keras 2 as .h5 and load that",
+                )
+        sublayers = {key: getattr(layer, key, None) for key in children}
+        inner = {id(v) for sub in sublayers.values() if sub is not None for v in sub.weights}
+        own = [v for v in layer.weights if id(v) not in inner]
+        ordered = [v for v in own if v.trainable] + [v for v in own if not v.trainable]
         stored = group.get("vars", {})
-        values = [stored[str(index)][()] for index in range(len(stored))]
-        variables = layer.weights
-        ordered = [v for v in variables if v.trainable] + [v for v in variables if not v.trainable]
+        arrays = [stored.get(str(index)) for index in range(len(stored))]
+        found = [tuple(getattr(array, "shape", ())) for array in arrays]
         shapes = [tuple(v.shape) for v in ordered]
-        if [tuple(value.shape) for value in values] != shapes:
+        if found != shapes:
             raise ModelFileError(
                 self.path,
                 f"layer '{layer.name}' ({class_name}) has weights of shapes {shapes}, but the "
-                f"file stores {[tuple(value.shape) for value in values]} for it",
+                f"file stores {found} for it",
             )
-        for variable, value in zip(ordered, values, strict=True):
-            variable.assign(value)
-        used.update(f"{group.name}/vars/{index}".lstrip("/") for index in range(len(values)))
+        for variable, array in zip(ordered, arrays, strict=True):
+            variable.assign(_numeric(self.path, array))
+        used.update(f"{group.name}/vars/{index}".lstrip("/") for index in range(len(arrays)))
+        assigned = list(ordered)
+        for key, sublayer in sublayers.items():
+            if not isinstance(sublayer, keras.layers.Layer):
+                raise ModelFileError(
+                    self.path,
+                    f"the weights file keeps a '{key}' for layer '{layer.name}' ({class_name}), "
+                    "which has none",
+                )
+            assigned += self._owned(sublayer, class_name, group[key], used)
+        return assigned
+
+
+# The sub-layers under whose attribute names Keras 2 `.keras` files keep a layer's weights
+# (`tf_keras.src.saving.saving_lib`): a wrapper's `layer`, a recurrent layer's `cell`,
+# `Bidirectional`'s two directions. Keras 3's layers have the same attributes.
+SUBLAYERS = ("layer", "cell", "forward_layer", "backward_layer")
 
 
 class _Keras2H5Weights:
