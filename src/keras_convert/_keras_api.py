@@ -35,6 +35,7 @@ __all__ = [
     "call_count",
     "fill_in",
     "is_functional",
+    "keras_application_layer_module",
     "last_call_output",
     "legacy_compile_arguments",
     "legacy_model_from_config",
@@ -237,6 +238,26 @@ def safe_mode_scope(safe_mode: bool) -> contextlib.AbstractContextManager:
     `SafeModeScope`, in `keras.src.saving.serialization_lib`. Checked on Keras 3.6 to 3.15.
     """
     return SafeModeScope(safe_mode=safe_mode)
+
+
+# Layers that Keras 2's applications define for themselves (not registered in Keras 2,
+# so a file names them by class only), by the Keras 3 module that defines the same layer.
+_APPLICATION_LAYERS = {
+    "LayerScale": "keras.src.applications.convnext",
+    "StochasticDepth": "keras.src.applications.convnext",
+    "CustomScaleLayer": "keras.src.applications.inception_resnet_v2",
+}
+
+
+def keras_application_layer_module(class_name: str) -> str | None:
+    """The Keras 3 module defining the `keras.applications` layer `class_name`, or None.
+
+    ConvNeXt's `LayerScale` and `StochasticDepth` and Inception-ResNet-V2's
+    `CustomScaleLayer` are private classes of `keras.src.applications`, with the same
+    arguments and computation as Keras 2's. Keras's own deserializer imports a `keras.*`
+    module a configuration names, which is how these reach the model. Checked on Keras 3.15.
+    """
+    return _APPLICATION_LAYERS.get(class_name)
 
 
 def legacy_model_from_config(config: dict, custom_objects: dict[str, Any]) -> keras.Model:

@@ -38,7 +38,7 @@ from keras_convert._keras_api import (
 )
 from keras_convert.errors import ModelFileError, keras_reason, wrong_type
 from keras_convert.files import SavedFile, inspect_file
-from keras_convert.keras2_config import legacy_form
+from keras_convert.keras2_config import UnmappedError, legacy_form
 
 __all__ = ["load_model"]
 
@@ -168,6 +168,8 @@ def _build_keras2(path: Path, config: dict, custom: dict, safe_mode: bool) -> ke
             # addressed to people writing models, not loading them.
             warnings.filterwarnings("ignore", "Do not pass an `input_shape`", UserWarning)
             model = legacy_model_from_config(legacy_form(config), custom)
+    except UnmappedError as error:
+        raise ModelFileError(path, error.cause, remedy=error.remedy) from error
     except Exception as error:
         raise _diagnosis(path, config, custom, error, safe_mode, legacy=True) from error
     if not isinstance(model, keras.Model):
