@@ -127,9 +127,8 @@ def _unnest_single_tensors(config: dict) -> None:
     """
     for key in ("input_layers", "output_layers"):
         references = config.get(key)
-        if isinstance(references, list) and len(references) == 1:
-            if _is_entry(references[0]):
-                config[key] = references[0]
+        if isinstance(references, list) and len(references) == 1 and _is_entry(references[0]):
+            config[key] = references[0]
 
 
 def _drop_keras2_arguments(class_name: str, config: dict) -> None:

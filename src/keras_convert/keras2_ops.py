@@ -216,9 +216,11 @@ def _index(spec: Any, layer: str = "?") -> Any:
         return spec
     if isinstance(spec, dict) and set(spec) == {"start", "stop", "step"}:
         bounds = [spec["start"], spec["stop"], spec["step"]]
-        if all(b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in bounds):
-            if bounds[2] is None or bounds[2] > 0:
-                return slice(*bounds)
+        constant = all(
+            b is None or (isinstance(b, int) and not isinstance(b, bool)) for b in bounds
+        )
+        if constant and (bounds[2] is None or bounds[2] > 0):
+            return slice(*bounds)
     raise UnmappedError(
         f"layer '{layer}' slices a tensor with {spec!r}; keras_convert maps constant "
         "indices and slices with positive steps only",
@@ -248,12 +250,12 @@ class TensorFlowOp(keras.layers.Layer):
         super().__init__(**kwargs)
         check_call(self.name, function, keywords)
         self.function = function
-        self.arguments = arguments
+        self.first_argument = arguments
         self.keywords = dict(keywords)
 
     def call(self, inputs):
         tensors = inputs if isinstance(inputs, list | tuple) else [inputs]
-        first = _fill(self.arguments, tensors)
+        first = _fill(self.first_argument, tensors)
         keywords = {k: _fill(v, tensors) for k, v in self.keywords.items() if k != "name"}
         defaults = dict(OPS[self.function].defaults)
         for key in defaults:
@@ -263,7 +265,7 @@ class TensorFlowOp(keras.layers.Layer):
     def get_config(self) -> dict:
         config = super().get_config()
         config.pop("autocast", None)
-        config.update(function=self.function, arguments=self.arguments, keywords=self.keywords)
+        config.update(function=self.function, arguments=self.first_argument, keywords=self.keywords)
         return config
 
 
