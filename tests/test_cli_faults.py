@@ -292,3 +292,15 @@ def test_a_file_over_the_layer_limit_names_the_flag_that_lifts_it(folder):
     )
     code, out, _ = run("inspect", "mlp.keras", "--max-layers", "2", cwd=folder)
     assert code == 0 and "api:         Sequential" in out
+
+
+def test_converting_a_file_in_place_says_what_it_does_not_carry_over(folder):
+    (folder / "in_place.keras").write_bytes((folder / "mlp.keras").read_bytes())
+    arguments = ("convert", "in_place.keras", "--to", "functional", "--force")
+    code, out, err = run(*arguments, "-o", "in_place.keras", cwd=folder)
+    assert code == 0 and err == ""
+    assert out.splitlines()[1] == (
+        "note: the written model is not compiled: compile settings and optimizer state that "
+        "in_place.keras may store are not carried over (in_place.keras was replaced); compile "
+        "it before training"
+    )

@@ -355,5 +355,6 @@ def test_keras_convert_inspects_and_converts_keras2_files(k2):
             "convert", f"{source}.keras", *arguments, "-o", f"{target}.keras", cwd=folder
         )
         assert code == 0 and err == "", err
+        assert f"equivalent to {source}.keras (its weights checked against the file, " in out
         written = keras.saving.load_model(folder / f"{target}.keras")
         np.testing.assert_allclose(written.predict(X, verbose=0), expected[source], atol=1e-5)

@@ -278,6 +278,10 @@ def convert_file(
     from keras_convert.conversion import to_functional, to_sequential
 
     check_output(output, force=force)
+    # load_model checks a Keras 2 model's weights against the file's own arrays.
+    keras2 = inspect_file(source, read_config=False).keras_version.startswith("2.")
+    checked = "its weights checked against the file, " if keras2 else ""
+    replaced = f" ({source.name} was replaced)" if output.resolve() == source.resolve() else ""
     model = load(source, unsafe=unsafe, max_layers=max_layers)
     try:
         if to == "functional":
@@ -294,8 +298,9 @@ def convert_file(
     return [
         f"wrote {output}: {kind} model '{converted.name}', "
         f"{converted.count_params():,} parameters, equivalent to {source.name} "
-        "(checked before and after saving)",
-        "note: the written model is not compiled; compile it before training",
+        f"({checked}checked before and after saving)",
+        "note: the written model is not compiled: compile settings and optimizer state that "
+        f"{source.name} may store are not carried over{replaced}; compile it before training",
     ]
 
 
