@@ -347,16 +347,7 @@ class _Keras2Weights:
         ordered = [v for v in own if v.trainable] + [v for v in own if not v.trainable]
         stored = group.get("vars", {})
         arrays = [stored.get(str(index)) for index in range(len(stored))]
-        found = [tuple(getattr(array, "shape", ())) for array in arrays]
-        shapes = [tuple(v.shape) for v in ordered]
-        if found != shapes:
-            raise ModelFileError(
-                self.path,
-                f"layer '{layer.name}' ({class_name}) has weights of shapes {shapes}, but the "
-                f"file stores {found} for it",
-            )
-        for variable, array in zip(ordered, arrays, strict=True):
-            variable.assign(_numeric(self.path, array))
+        _assign(self.path, f"layer '{layer.name}' ({class_name})", ordered, arrays)
         used.update(f"{group.name}/vars/{index}".lstrip("/") for index in range(len(arrays)))
         assigned = list(ordered)
         for key, sublayer in sublayers.items():
@@ -399,16 +390,8 @@ class _Keras2H5Weights:
             raise ModelFileError(self.path, self._count_mismatch(layers, stored))
         for layer, (name, arrays) in zip(layers, stored, strict=True):
             variables = layer.trainable_weights + layer.non_trainable_weights
-            expected = [tuple(variable.shape) for variable in variables]
-            found = [tuple(array.shape) for array in arrays]
-            if found != expected:
-                raise ModelFileError(
-                    self.path,
-                    f"layer '{layer.name}' ({type(layer).__name__}) has weights of shapes "
-                    f"{expected}, but the file stores {found} for it (as '{name}')",
-                )
-            for variable, array in zip(variables, arrays, strict=True):
-                variable.assign(_numeric(self.path, array))
+            where = f"layer '{layer.name}' ({type(layer).__name__})"
+            _assign(self.path, where, variables, arrays, stored_as=name)
         top = self.group.get("top_level_model_weights")
         if top is not None and _h5_names(self.path, top, "weight_names"):
             raise ModelFileError(
@@ -477,6 +460,21 @@ def _h5_names(path: Path, group: Any, attribute: str) -> list[str]:
                     path, f"its weights' '{attribute}' holds a name that is not UTF-8"
                 ) from error
     return names
+
+
+def _assign(path: Path, layer: str, variables: list, arrays: list, stored_as: str = "") -> None:
+    """Assigns the HDF5 `arrays` to `variables`, in order, once every shape is checked (so
+    no array is read that does not fit); `layer` and `stored_as` name them in the error."""
+    shapes = [tuple(variable.shape) for variable in variables]
+    found = [tuple(getattr(array, "shape", ())) for array in arrays]
+    if found != shapes:
+        where = f" (as '{stored_as}')" if stored_as else ""
+        raise ModelFileError(
+            path,
+            f"{layer} has weights of shapes {shapes}, but the file stores {found} for it{where}",
+        )
+    for variable, array in zip(variables, arrays, strict=True):
+        variable.assign(_numeric(path, array))
 
 
 def _numeric(path: Path, array: Any) -> Any:
