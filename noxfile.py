@@ -32,6 +32,8 @@ LIBRARY_TESTS = [
     "tests/test_copy_contract.py",
     "tests/test_errors.py",
     "tests/test_graph.py",
+    "tests/test_hostile_files.py",
+    "tests/test_keras2_zoo.py",
     "tests/test_keras_api.py",
     "tests/test_keras_hub.py",
     "tests/test_loading.py",
