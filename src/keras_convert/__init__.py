@@ -35,7 +35,7 @@ if TYPE_CHECKING:
         UnsupportedKerasError,
         UnsupportedModelError,
     )
-    from keras_convert.export import ExportReport, export
+    from keras_convert.exporting import ExportReport, export
     from keras_convert.loading import load_model
     from keras_convert.surgery import insert_layer, remove_layer, replace_layer
     from keras_convert.verification import assert_equivalent
@@ -67,7 +67,7 @@ _MODULE_OF = {
     **dict.fromkeys(["flatten", "is_sequential", "to_functional", "to_sequential"], "conversion"),
     **dict.fromkeys([name for name in __all__ if name.endswith("Error")], "errors"),
     **dict.fromkeys(["insert_layer", "remove_layer", "replace_layer"], "surgery"),
-    **dict.fromkeys(["ExportReport", "export"], "export"),
+    **dict.fromkeys(["ExportReport", "export"], "exporting"),
     "assert_equivalent": "verification",
     "load_model": "loading",
 }

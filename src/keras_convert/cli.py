@@ -340,7 +340,7 @@ def export_file(
     import keras
 
     from keras_convert import ConversionError, ExportError, NotEquivalentError
-    from keras_convert.export import export
+    from keras_convert.exporting import export
     from keras_convert.graph import is_graph_model
 
     check_output(output, force=force, format=format)

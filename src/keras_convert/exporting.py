@@ -1,4 +1,7 @@
-"""Export: write a model as an ONNX, LiteRT or SavedModel artefact, run it, compare.
+"""Exporting: write a model as an ONNX, LiteRT or SavedModel artefact, run it, compare.
+
+(The module is not named `export`: a submodule of that name would shadow the function
+`keras_convert.export` once imported as `keras_convert.export`.)
 
 An exported file is only as good as the runtime that reads it. `export` writes the artefact
 with Keras's own `model.export`, loads it back in the runtime it is meant for (onnxruntime,
