@@ -239,6 +239,7 @@ def test_an_artefact_whose_inputs_are_named_otherwise_raises_not_equivalent(tmp_
 def test_a_missing_runtime_is_an_export_error_naming_the_package_and_writes_nothing(
     format, module, package, tmp_path, monkeypatch
 ):
+    needs(format)
     find_spec = export_module.importlib.util.find_spec
     monkeypatch.setattr(
         export_module.importlib.util,
@@ -254,6 +255,7 @@ def test_a_missing_runtime_is_an_export_error_naming_the_package_and_writes_noth
 
 @on_tensorflow
 def test_a_mixed_precision_model_is_an_export_error_for_onnx(tmp_path):
+    needs("onnx")
     keras.config.set_dtype_policy("mixed_float16")
     try:
         model = mlp()
@@ -292,6 +294,18 @@ def test_an_unknown_format_or_a_litert_name_without_tflite_is_an_export_error(tm
     if TENSORFLOW:
         with pytest.raises(ExportError, match=r"must end in '\.tflite'"):
             export(mlp(), tmp_path / "m.lite", format="litert")
+
+
+@on_tensorflow
+def test_a_subclassed_model_is_an_unsupported_model_error(tmp_path):
+    class Twice(keras.Model):
+        def call(self, x):
+            return x * 2.0
+
+    model = Twice(name="twice")
+    model(np.zeros((1, 3), "float32"))
+    with pytest.raises(keras_convert.UnsupportedModelError, match="'twice' is a subclassed"):
+        export(model, tmp_path / "twice", format="tf_saved_model")
 
 
 def test_export_takes_models_only():

@@ -341,7 +341,6 @@ def export_file(
 
     from keras_convert import ConversionError, ExportError, NotEquivalentError
     from keras_convert.exporting import export
-    from keras_convert.graph import is_graph_model
 
     check_output(output, force=force, format=format)
     model = load(source, unsafe=unsafe, max_layers=max_layers)
@@ -361,13 +360,7 @@ def export_file(
                 _place_exclusively(temporary, output, doing="exporting")
         except OSError as error:
             raise CommandError(f"cannot write '{output}': {_reason(error)}", 4) from error
-    kind = (
-        "Sequential"
-        if isinstance(model, keras.Sequential)
-        else "Functional"
-        if is_graph_model(model)
-        else f"subclassed ({type(model).__name__})"
-    )
+    kind = "Sequential" if isinstance(model, keras.Sequential) else "Functional"
     return [
         f"wrote {output}: {format} artefact of {kind} model '{model.name}' "
         f"({model.count_params():,} parameters), run in {report.runtime} "

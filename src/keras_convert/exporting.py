@@ -36,7 +36,15 @@ import keras
 import numpy as np
 
 from keras_convert._rebuild import structure_of
-from keras_convert.errors import ExportError, NotEquivalentError, keras_reason, wrong_type
+from keras_convert.errors import (
+    ExportError,
+    NotEquivalentError,
+    UnbuiltModelError,
+    UnsupportedModelError,
+    keras_reason,
+    wrong_type,
+)
+from keras_convert.graph import is_graph_model
 from keras_convert.verification import sample_inputs
 
 __all__ = ["ExportReport", "export"]
@@ -120,7 +128,9 @@ def export(
     keras_convert does not check, so it raises `ExportError` instead.
 
     Args:
-        model: A built `keras.Model` (Sequential, Functional, or subclassed and called).
+        model: A built Sequential or Functional model. (A subclassed model has no
+            `inputs` to read a signature from: call `model.export` with an
+            `input_signature` yourself.)
         path: Where to write: a file for "onnx" and "litert" (which must end in
             `.tflite`), a folder for "tf_saved_model". Like `model.export`, it overwrites.
             If a check fails after writing, the artefact is left there to inspect.
@@ -141,6 +151,7 @@ def export(
         NotEquivalentError: (an `AssertionError`) the artefact takes other inputs than
             the model, returns other outputs, or an output differs beyond the tolerance.
         UnbuiltModelError: the model has no known input shape.
+        UnsupportedModelError: the model is a subclassed model.
         TypeError: `model` is not a `keras.Model`.
 
     Example:
@@ -256,8 +267,12 @@ def _layers(model: keras.Model) -> list[keras.layers.Layer]:
 
 
 def _inputs(model: keras.Model) -> list[keras.KerasTensor]:
-    from keras_convert.errors import UnbuiltModelError
-
+    if not is_graph_model(model):
+        raise UnsupportedModelError(
+            f"model '{model.name}' is a subclassed model ({type(model).__name__}): its inputs "
+            "are not recorded, so export cannot read a signature; call "
+            "model.export(path, format=..., input_signature=[...]) yourself"
+        )
     try:
         return list(model.inputs)
     except AttributeError:
