@@ -1,10 +1,11 @@
 """keras_convert: convert Keras 3 models between the Sequential and Functional APIs.
 
 Convert (`to_functional`, `to_sequential`, `is_sequential`, `flatten`), edit
-(`insert_layer`, `remove_layer`, `replace_layer`), verify (`assert_equivalent`) and load
-(`load_model`, Keras 2 files included) models
-without changing what they compute: when a conversion cannot be exact, a typed error
-(a `ConversionError`) names the layer and the reason.
+(`insert_layer`, `remove_layer`, `replace_layer`), verify (`assert_equivalent`), load
+(`load_model`, Keras 2 files included) and export (`export`: ONNX, LiteRT or SavedModel,
+run in its own runtime and compared) models without changing what they compute: when a
+conversion cannot be exact, a typed error (a `ConversionError`) names the layer and the
+reason.
 
 By default (`copy=False`) a converted or edited model SHARES its layers and weights with
 the original: training one trains the other. Pass `copy=True` for independent layers with
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from keras_convert.conversion import flatten, is_sequential, to_functional, to_sequential
     from keras_convert.errors import (
         ConversionError,
+        ExportError,
         IncompatibleShapeError,
         LayerNotFoundError,
         ModelFileError,
@@ -33,12 +35,15 @@ if TYPE_CHECKING:
         UnsupportedKerasError,
         UnsupportedModelError,
     )
+    from keras_convert.exporting import ExportReport, export
     from keras_convert.loading import load_model
     from keras_convert.surgery import insert_layer, remove_layer, replace_layer
     from keras_convert.verification import assert_equivalent
 
 __all__ = [
     "ConversionError",
+    "ExportError",
+    "ExportReport",
     "IncompatibleShapeError",
     "LayerNotFoundError",
     "ModelFileError",
@@ -48,6 +53,7 @@ __all__ = [
     "UnsupportedKerasError",
     "UnsupportedModelError",
     "assert_equivalent",
+    "export",
     "flatten",
     "insert_layer",
     "is_sequential",
@@ -61,6 +67,7 @@ _MODULE_OF = {
     **dict.fromkeys(["flatten", "is_sequential", "to_functional", "to_sequential"], "conversion"),
     **dict.fromkeys([name for name in __all__ if name.endswith("Error")], "errors"),
     **dict.fromkeys(["insert_layer", "remove_layer", "replace_layer"], "surgery"),
+    **dict.fromkeys(["ExportReport", "export"], "exporting"),
     "assert_equivalent": "verification",
     "load_model": "loading",
 }

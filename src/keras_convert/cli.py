@@ -2,13 +2,17 @@
 
     keras-convert inspect model.h5
     keras-convert convert model.h5 --to functional -o model_functional.keras
+    keras-convert export model.h5 --format onnx -o model.onnx
 
 `convert` checks the result with `assert_equivalent`, writes it to a temporary file next to
 the output, loads that file back and checks it again, and only then puts it in place: with
 `--force` by renaming it over the output, without by creating the output exclusively (a hard
 link, or `O_EXCL`), so a file that appears while the conversion runs is never replaced. The
 temporary file is removed whatever happens, Ctrl-C and SIGTERM included; once the output is
-in place it stays, even if the report cannot be printed (`_print_report`). Errors print one
+in place it stays, even if the report cannot be printed (`_print_report`). `export` writes
+its artefact the same way (a SavedModel folder: created beside, then renamed onto an output
+folder made exclusively), after `keras_convert.export` has run it in its own runtime and
+compared it with the model. Errors print one
 line on stderr and exit with a code that says what went wrong (see EXIT_CODES); a failure
 the command line did not foresee is a bug, reported as such (`--debug`, or the environment
 variable KERAS_CONVERT_DEBUG=1, prints its traceback).
@@ -42,15 +46,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 EXIT_CODES = {
     0: "success",
-    1: "the model cannot be converted exactly (the message names the layer)",
+    1: "the model cannot be converted or exported exactly (the message names the layer, "
+    "operation or package)",
     2: "wrong command-line usage",
     3: "an input file is missing, unreadable, or not a Keras model",
-    4: "the output cannot be written (it exists without --force, or its name is not .keras)",
+    4: "the output cannot be written (it exists without --force, or its name does not fit "
+    "the format)",
     5: "an internal error: a bug in keras-convert (please report it; --debug shows where)",
     130: "interrupted (Ctrl-C); nothing was written",
     143: "terminated (SIGTERM); nothing was written",
 }
 DEBUG_VARIABLE = "KERAS_CONVERT_DEBUG"
+# The command line's names of the formats `keras_convert.export` writes, with the name each
+# output must end in (None: a SavedModel is a folder, named freely).
+EXPORT_FORMATS = {"onnx": "onnx", "litert": "litert", "saved_model": "tf_saved_model"}
+EXPORT_SUFFIX = {"onnx": ".onnx", "litert": ".tflite", "saved_model": None}
 # What a caller of the library passes to fix what `ModelFileError.needs` names, on the
 # command line.
 FLAG_FOR = {
@@ -118,7 +128,9 @@ def _command(arguments: argparse.Namespace, debug: bool) -> int:
             return 3
     else:
         check_input(Path(arguments.file))
-        check_output(Path(arguments.output), force=arguments.force)
+        check_output(
+            Path(arguments.output), force=arguments.force, format=getattr(arguments, "format", None)
+        )
     with _quiet():
         _import_keras_quietly()
         for module in arguments.imports:
@@ -131,21 +143,31 @@ def _command(arguments: argparse.Namespace, debug: bool) -> int:
                 max_layers=arguments.max_layers,
                 debug=debug,
             )
-        lines = convert_file(
-            Path(arguments.file),
-            Path(arguments.output),
-            to=arguments.to,
-            group_branches=arguments.group_branches,
-            force=arguments.force,
-            unsafe=arguments.unsafe,
-            max_layers=arguments.max_layers,
-        )
+        if arguments.command == "export":
+            lines = export_file(
+                Path(arguments.file),
+                Path(arguments.output),
+                format=arguments.format,
+                force=arguments.force,
+                unsafe=arguments.unsafe,
+                max_layers=arguments.max_layers,
+            )
+        else:
+            lines = convert_file(
+                Path(arguments.file),
+                Path(arguments.output),
+                to=arguments.to,
+                group_branches=arguments.group_branches,
+                force=arguments.force,
+                unsafe=arguments.unsafe,
+                max_layers=arguments.max_layers,
+            )
     _print_report(lines, Path(arguments.output))
     return 0
 
 
 def _print_report(lines: Sequence[str], output: Path) -> None:
-    """Prints what `convert` did once its output is in place. The file is kept whatever
+    """Prints what `convert` or `export` did once its output is in place. The file is kept whatever
     happens to the report: a name that stdout cannot encode is escaped, and a report that
     cannot be written (a full disk, a closed pipe) is said on stderr; the exit code stays 0."""
     text = "\n".join(lines) + "\n"
@@ -304,6 +326,106 @@ def convert_file(
     ]
 
 
+def export_file(
+    source: Path,
+    output: Path,
+    *,
+    format: str,
+    force: bool = False,
+    unsafe: bool = False,
+    max_layers: int = MAX_LAYERS,
+) -> list[str]:
+    """Exports the model in `source` to `output` (`format`: a key of EXPORT_FORMATS) with
+    `keras_convert.export`, which runs the artefact and compares; returns what to print."""
+    import keras
+
+    from keras_convert import ConversionError, ExportError, NotEquivalentError
+    from keras_convert.exporting import export
+
+    check_output(output, force=force, format=format)
+    model = load(source, unsafe=unsafe, max_layers=max_layers)
+    with _temporary_beside(output, EXPORT_SUFFIX[format]) as temporary:
+        try:
+            with _c_stderr_closed():  # the converters' C++ log lines
+                report = export(model, temporary, format=EXPORT_FORMATS[format])
+        except (ExportError, NotEquivalentError, ConversionError) as error:
+            message = _conversion_message(error).replace(str(temporary), str(output))
+            raise CommandError(message, 1) from error
+        try:
+            if EXPORT_SUFFIX[format] is None:
+                _place_folder(temporary, output, force=force)
+            elif force:
+                os.replace(temporary, output)
+            else:
+                _place_exclusively(temporary, output, doing="exporting")
+        except OSError as error:
+            raise CommandError(f"cannot write '{output}': {_reason(error)}", 4) from error
+    kind = "Sequential" if isinstance(model, keras.Sequential) else "Functional"
+    return [
+        f"wrote {output}: {format} artefact of {kind} model '{model.name}' "
+        f"({model.count_params():,} parameters), run in {report.runtime} "
+        f"{report.runtime_version} on generated inputs (batch of 2, seed 0) and compared "
+        f"with {source.name}: max difference {report.max_abs_diff:.1e}"
+    ]
+
+
+@contextlib.contextmanager
+def _temporary_beside(output: Path, suffix: str | None) -> Iterator[Path]:
+    """A new temporary file named `*suffix` (a folder if `suffix` is None) in `output`'s
+    folder, with the permissions a new file or folder would get; removed at the end,
+    whatever happens, unless it has been renamed into place."""
+    try:
+        if suffix is None:
+            temporary = Path(tempfile.mkdtemp(prefix=".keras-convert-", dir=output.parent))
+        else:
+            handle, name = tempfile.mkstemp(
+                prefix=".keras-convert-", suffix=suffix, dir=output.parent
+            )
+            os.close(handle)
+            temporary = Path(name)
+    except OSError as error:
+        raise CommandError(f"cannot write in '{output.parent}': {_reason(error)}", 4) from error
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, (0o777 if suffix is None else 0o666) & ~umask)
+        yield temporary
+    finally:
+        if temporary.is_dir() and not temporary.is_symlink():
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:
+            temporary.unlink(missing_ok=True)
+
+
+def _place_folder(temporary: Path, output: Path, *, force: bool) -> None:
+    """Renames the folder `temporary` to `output`. Without `force`, `output` is first
+    created exclusively (empty, so that the rename replaces it in one step); with `force`,
+    what is there is moved aside, the new folder renamed in, and the old one removed."""
+    if not force or not os.path.lexists(output):
+        try:
+            os.mkdir(output)
+        except FileExistsError as error:
+            raise _appeared(output, "exporting") from error
+        try:
+            os.rename(temporary, output)
+        except OSError as error:
+            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise _appeared(output, "exporting") from error
+            os.rmdir(output)
+            raise
+        return
+    aside = Path(tempfile.mkdtemp(prefix=".keras-convert-old-", dir=output.parent))
+    try:
+        os.rename(output, aside / "old")
+        try:
+            os.rename(temporary, output)
+        except BaseException:
+            os.rename(aside / "old", output)
+            raise
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
 def _conversion_message(error: Exception) -> str:
     """A library error in the command line's words: its reason, and the flag that helps."""
     from keras_convert import NotSequentialError, UnbuiltModelError
@@ -359,14 +481,14 @@ def _write(converted, output: Path, *, force: bool, unsafe: bool, max_layers: in
         temporary.unlink(missing_ok=True)
 
 
-def _place_exclusively(temporary: Path, output: Path) -> None:
+def _place_exclusively(temporary: Path, output: Path, doing: str = "converting") -> None:
     """Gives `temporary`'s content the name `output`, failing if `output` exists (a file, a
     directory or a symbolic link, dangling or not) at that moment."""
     try:
         os.link(temporary, output)
         return
     except FileExistsError as error:
-        raise _appeared(output) from error
+        raise _appeared(output, doing) from error
     except OSError as error:
         if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
             raise
@@ -374,7 +496,7 @@ def _place_exclusively(temporary: Path, output: Path) -> None:
     try:
         descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError as error:
-        raise _appeared(output) from error
+        raise _appeared(output, doing) from error
     try:
         with os.fdopen(descriptor, "wb") as target, open(temporary, "rb") as source:
             shutil.copyfileobj(source, target)
@@ -383,9 +505,9 @@ def _place_exclusively(temporary: Path, output: Path) -> None:
         raise
 
 
-def _appeared(output: Path) -> CommandError:
+def _appeared(output: Path, doing: str = "converting") -> CommandError:
     return CommandError(
-        f"'{output}' appeared while converting; it is kept: pass --force to overwrite it", 4
+        f"'{output}' appeared while {doing}; it is kept: pass --force to overwrite it", 4
     )
 
 
@@ -398,10 +520,14 @@ def check_input(path: Path) -> None:
         inspect_file(path, read_config=False)
 
 
-def check_output(output: Path, *, force: bool) -> None:
-    """Raises `CommandError` (exit code 4) if `output` cannot or must not be written."""
-    if output.suffix != ".keras":
-        raise CommandError(f"the output must be a .keras file, not '{output.name}'", 4)
+def check_output(output: Path, *, force: bool, format: str | None = None) -> None:
+    """Raises `CommandError` (exit code 4) if `output` cannot or must not be written.
+
+    `format` is None for `convert` (a .keras file), else a key of EXPORT_FORMATS: a SavedModel
+    is a folder, which --force replaces only if it holds a SavedModel (`saved_model.pb`)."""
+    suffix = ".keras" if format is None else EXPORT_SUFFIX[format]
+    if suffix is not None and output.suffix != suffix:
+        raise CommandError(f"the output must be a {suffix} file, not '{output.name}'", 4)
     if not output.parent.is_dir():
         raise CommandError(f"the folder '{output.parent}' does not exist", 4)
     if not os.path.lexists(output):
@@ -409,6 +535,14 @@ def check_output(output: Path, *, force: bool) -> None:
     if not force:
         raise CommandError(f"'{output}' exists; pass --force to overwrite it", 4)
     mode = os.lstat(output).st_mode
+    if suffix is None and stat.S_ISDIR(mode):
+        if not (output / "saved_model.pb").is_file():
+            raise CommandError(
+                f"'{output}' is a folder without a SavedModel in it; --force replaces only "
+                "a file or a SavedModel folder",
+                4,
+            )
+        return
     if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
         raise CommandError(f"'{output}' exists and is not a file; --force replaces only files", 4)
 
@@ -517,11 +651,19 @@ def _import_keras_quietly() -> None:
     TensorFlow writes start-up notices there (the oneDNN one, CUDA stubs) that neither
     TF_CPP_MIN_LOG_LEVEL nor any other setting silences; an import error still raises.
     """
+    with _c_stderr_closed():
+        import keras  # noqa: F401
+
+
+@contextlib.contextmanager
+def _c_stderr_closed() -> Iterator[None]:
+    """The process's C-level stderr goes to /dev/null for the duration (Python exceptions
+    still raise, and the command reports them itself)."""
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import keras  # noqa: F401
+        yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -557,8 +699,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser = argparse.ArgumentParser(
         prog="keras-convert",
-        description="Inspect a Keras model file, or convert it between the Sequential and "
-        "Functional APIs without changing what it computes.",
+        description="Inspect a Keras model file, convert it between the Sequential and "
+        "Functional APIs without changing what it computes, or export it (ONNX, LiteRT, "
+        "SavedModel) and check the artefact in its own runtime.",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -589,7 +732,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     convert.add_argument("-o", "--output", required=True, metavar="OUT", help="a .keras file")
     convert.add_argument("--force", action="store_true", help="overwrite OUT if it exists")
-    for command in (inspect, convert):
+    export = commands.add_parser(
+        "export",
+        help="write an ONNX, LiteRT or SavedModel artefact, run it in its runtime, compare",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    export.add_argument("file", metavar="FILE", help="a .keras or .h5 model file")
+    export.add_argument(
+        "--format",
+        required=True,
+        choices=list(EXPORT_FORMATS),
+        help="onnx (needs tf2onnx, onnx, onnxruntime), litert (.tflite; needs ai-edge-litert) "
+        "or saved_model (a folder); TensorFlow backend",
+    )
+    export.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="a .onnx, .tflite file or a folder"
+    )
+    export.add_argument(
+        "--force", action="store_true", help="overwrite OUT (a file, or a SavedModel folder)"
+    )
+    for command in (inspect, convert, export):
         command.add_argument(
             "--unsafe",
             action="store_true",

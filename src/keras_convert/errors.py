@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "ConversionError",
+    "ExportError",
     "IncompatibleShapeError",
     "LayerNotFoundError",
     "ModelFileError",
@@ -171,6 +172,33 @@ class ModelFileError(ValueError):
         self.remedy = remedy
         self.class_name = class_name
         self.needs = needs
+
+
+class ExportError(ValueError):
+    """A model cannot be exported, or its artefact cannot be run to check it (`export`).
+
+    The message names what is missing or unsupported: the package to install, the backend
+    a format needs, the operation the format has no counterpart for, or the layer whose
+    dtype policy the format refuses.
+
+    Attributes:
+        format: The format asked for ("onnx", "litert" or "tf_saved_model").
+        package: The package to install (as `pip install` names it), or None.
+        operation: The operation (TensorFlow op type) the format cannot express, or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        format: str,
+        package: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.format = format
+        self.package = package
+        self.operation = operation
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")

@@ -74,7 +74,7 @@ def assert_equivalent(
             raise wrong_type("assert_equivalent", "two keras.Model objects", model)
     if x is None:
         _check_same_signature(a, b)
-        flat = _sample_inputs(a)
+        flat = sample_inputs(a)
         x_a, x_b = _structured(flat, a, a), _structured(flat, b, a)
     else:
         x_a = x_b = x
@@ -89,8 +89,13 @@ def assert_equivalent(
         _compare(a, b, index, value_a, value_b, rtol, atol)
 
 
-def _sample_inputs(model: keras.Model) -> list[np.ndarray]:
-    """Seeded random values for `model`'s flat inputs (see `assert_equivalent`)."""
+def sample_inputs(model: keras.Model) -> list[np.ndarray]:
+    """Seeded random values for `model`'s flat inputs, in the order of `model.inputs`.
+
+    What `assert_equivalent` and `export` call models on when not given inputs: a batch of
+    2, other unknown dimensions of size 8, floats from a standard normal, integers from 0
+    up to 10 (or the smallest `Embedding.input_dim`), seed 0.
+    """
     rng = np.random.default_rng(_SEED)
     high = _integer_bound(model)
     return [_sample(tensor, rng, high) for tensor in _inputs(model)]

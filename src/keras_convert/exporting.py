@@ -1,0 +1,507 @@
+"""Exporting: write a model as an ONNX, LiteRT or SavedModel artefact, run it, compare.
+
+(The module is not named `export`: a submodule of that name would shadow the function
+`keras_convert.export` once imported as `keras_convert.export`.)
+
+An exported file is only as good as the runtime that reads it. `export` writes the artefact
+with Keras's own `model.export`, loads it back in the runtime it is meant for (onnxruntime,
+the LiteRT interpreter, TensorFlow's SavedModel loader), feeds it generated inputs by name,
+and compares what it returns with what the Keras model returns on the same inputs.
+
+Three traps it takes care of:
+- Keras refuses to export a model to ONNX that has "never called" on data, which is every
+  model freshly built, converted or loaded from a file. `export` passes Keras the input
+  signature that Keras would read from the model after a call, so nothing is called first.
+- A LiteRT file orders its inputs its own way (`serving_default_b:0` before
+  `serving_default_a:0`): feeding them by position gives a shape error or, with equal
+  shapes, a wrong answer. Every runtime here is fed by input name.
+- ONNX export needs the float32 dtype policy; another policy is a typed error up front.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import importlib.util
+import logging
+import os
+import re
+import sys
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_convert._rebuild import structure_of
+from keras_convert.errors import (
+    ExportError,
+    NotEquivalentError,
+    UnbuiltModelError,
+    UnsupportedModelError,
+    keras_reason,
+    wrong_type,
+)
+from keras_convert.graph import is_graph_model
+from keras_convert.verification import sample_inputs
+
+__all__ = ["ExportReport", "export"]
+
+FORMATS = ("onnx", "litert", "tf_saved_model")
+# Default tolerance: |artefact - keras| <= ATOL + RTOL * |keras|, elementwise. The artefact
+# runs other kernels than Keras (onnxruntime's, XNNPACK's), which sum in another order; on
+# the keras.applications models (random weights) the largest difference seen is 2e-6.
+ATOL = 1e-5
+RTOL = 1e-4
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What `export` wrote and measured.
+
+    Attributes:
+        format: "onnx", "litert" or "tf_saved_model".
+        path: The artefact (a file; a folder for a SavedModel).
+        max_abs_diff: The largest absolute difference between the artefact's outputs and
+            the Keras model's, over every output (None if `verify=False`).
+        runtime: The runtime that ran the artefact ("onnxruntime", "ai-edge-litert",
+            "tensorflow"), or None if `verify=False`.
+        runtime_version: Its version, or None.
+    """
+
+    format: str
+    path: Path
+    max_abs_diff: float | None
+    runtime: str | None
+    runtime_version: str | None
+
+
+@dataclass(frozen=True)
+class _Format:
+    """What a format needs on the TensorFlow backend, as (module, pip package) pairs."""
+
+    exporter: tuple[tuple[str, str], ...]
+    runtime: tuple[str, str]
+    suffix: str | None
+
+
+_FORMATS = {
+    "onnx": _Format(
+        (("tf2onnx", "tf2onnx"), ("onnx", "onnx")), ("onnxruntime", "onnxruntime"), None
+    ),
+    "litert": _Format((), ("ai_edge_litert", "ai-edge-litert"), ".tflite"),
+    "tf_saved_model": _Format((), ("tensorflow", "tensorflow"), None),
+}
+
+
+def export(
+    model: keras.Model,
+    path: str | os.PathLike,
+    *,
+    format: str,
+    verify: bool = True,
+    atol: float = ATOL,
+    rtol: float = RTOL,
+) -> ExportReport:
+    """Exports `model` with Keras's `model.export`, then runs the artefact and compares.
+
+    The model need not have been called: a model just built, converted or loaded exports
+    as it is. keras_convert calls nothing and changes no weight; Keras's export traces the
+    model in inference mode, as it does for every model and format. The artefact takes the
+    model's inputs by their names (`model.inputs[i].name`) with a free batch size.
+
+    With `verify=True` the artefact is loaded in its own runtime (onnxruntime's
+    `InferenceSession`; ai-edge-litert's `Interpreter` through its signature runner;
+    `tf.saved_model.load` and its `serving_default` signature), fed by input name with the
+    inputs `assert_equivalent` generates (a batch of 2, other free dimensions of size 8,
+    standard-normal floats, integers from 0 up to 10 or the smallest `Embedding.input_dim`,
+    seed 0), and each output, matched by name, must satisfy
+    `|artefact - keras| <= atol + rtol * |keras|` against the Keras model called with
+    `training=False`. ONNX names a model's outputs by their dict keys, if it returns a
+    dict, or else after TensorFlow's `Identity` operations, in the model's output order;
+    those are matched in that order and by shape.
+
+    Only the TensorFlow backend exports here (KERAS_BACKEND=tensorflow): on JAX and
+    PyTorch, Keras's exporters need other packages and give other signatures, which
+    keras_convert does not check, so it raises `ExportError` instead.
+
+    Args:
+        model: A built Sequential or Functional model. (A subclassed model has no
+            `inputs` to read a signature from: call `model.export` with an
+            `input_signature` yourself.)
+        path: Where to write: a file for "onnx" and "litert" (which must end in
+            `.tflite`), a folder for "tf_saved_model". Like `model.export`, it overwrites.
+            If a check fails after writing, the artefact is left there to inspect.
+        format: "onnx", "litert" or "tf_saved_model".
+        verify: Run the artefact in its runtime and compare (needs the runtime package).
+        atol: Absolute tolerance of the comparison.
+        rtol: Relative tolerance of the comparison.
+
+    Returns:
+        An `ExportReport`: the format, the path, the largest difference measured and the
+        runtime (name and version) that measured it.
+
+    Raises:
+        ExportError: the format is unknown or needs another backend; a package the format
+            needs is not installed (`package` names it; nothing is written); a layer's
+            dtype policy is not float32 (ONNX); the format cannot express an operation of
+            the model (`operation` names it); or the runtime cannot load the artefact.
+        NotEquivalentError: (an `AssertionError`) the artefact takes other inputs than
+            the model, returns other outputs, or an output differs beyond the tolerance.
+        UnbuiltModelError: the model has no known input shape.
+        UnsupportedModelError: the model is a subclassed model.
+        TypeError: `model` is not a `keras.Model`.
+
+    Example:
+
+    ```python
+    import tempfile, pathlib
+    model = keras.Sequential(
+        [keras.Input(shape=(4,), name="features"), keras.layers.Dense(2)], name="mlp"
+    )
+    path = pathlib.Path(tempfile.mkdtemp()) / "mlp"
+    report = export(model, path, format="tf_saved_model")
+    assert report.max_abs_diff <= 1e-5
+    ```
+    """
+    if not isinstance(model, keras.Model):
+        raise wrong_type("export", "a keras.Model", model)
+    spec = _check_format(format)
+    path = Path(path)
+    if spec.suffix is not None and path.suffix != spec.suffix:
+        raise ExportError(
+            f"a {format} file's name must end in '{spec.suffix}' (Keras requires it), "
+            f"not '{path.name}'",
+            format=format,
+        )
+    for module, package in spec.exporter + ((spec.runtime,) if verify else ()):
+        _require(module, package, format)
+    if format == "onnx":
+        _check_float32(model)
+    inputs = _inputs(model)
+    signature = [keras.tree.map_structure(_input_spec, structure_of(model, "input"))]
+    with _tf2onnx_log() as unsupported, warnings.catch_warnings():
+        # Keras's patch of tf2onnx for NumPy 2 reads `np.object`, which warns.
+        warnings.filterwarnings("ignore", message=".*np.object", category=FutureWarning)
+        try:
+            model.export(str(path), format=format, input_signature=signature, verbose=False)
+        except Exception as error:
+            raise ExportError(
+                f"Keras cannot export model '{model.name}' to {format}: "
+                f"{type(error).__name__}: {keras_reason(error)}",
+                format=format,
+            ) from error
+    if unsupported:
+        operations = ", ".join(sorted(unsupported))
+        raise ExportError(
+            f"ONNX (tf2onnx) has no counterpart for the TensorFlow operation"
+            f"{'s' if len(unsupported) > 1 else ''} {operations} that model "
+            f"'{model.name}' uses; export it to 'litert' or 'tf_saved_model' instead",
+            format=format,
+            operation=sorted(unsupported)[0],
+        )
+    if format == "onnx":
+        _check_onnx_inputs(model, path, [tensor.name for tensor in inputs])
+    if not verify:
+        return ExportReport(format, path, None, None, None)
+    flat = sample_inputs(model)
+    feeds = {tensor.name: value for tensor, value in zip(inputs, flat, strict=True)}
+    expected = _keras_outputs(model, flat)
+    module, package = spec.runtime
+    actual = _RUNNERS[format](path, feeds)
+    largest = _compare(model, format, path, expected, actual, atol, rtol, package)
+    version = getattr(importlib.import_module(module), "__version__", None)
+    return ExportReport(format, path, largest, package, version)
+
+
+def _check_format(format: str) -> _Format:
+    if format not in _FORMATS:
+        raise ExportError(
+            f"unknown format {format!r}; choose one of {', '.join(map(repr, FORMATS))}",
+            format=str(format),
+        )
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ExportError(
+            f"keras_convert.export runs on the TensorFlow backend only (this is {backend}): "
+            "pip install tensorflow and set KERAS_BACKEND=tensorflow, or call "
+            f"model.export(..., format={format!r}) yourself, unchecked",
+            format=format,
+            package="tensorflow",
+        )
+    return _FORMATS[format]
+
+
+def _require(module: str, package: str, format: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise ExportError(
+            f"exporting to {format} needs the package '{package}' (module {module}), which "
+            f"is not installed: pip install {package}",
+            format=format,
+            package=package,
+        )
+
+
+def _check_float32(model: keras.Model) -> None:
+    """ONNX export needs every layer to compute in float32 (Keras's `export_onnx` says so)."""
+    for layer in _layers(model):
+        policy = layer.dtype_policy.name
+        if policy != "float32":
+            which = "model" if layer is model else "layer"
+            raise ExportError(
+                f"{which} '{layer.name}' has dtype policy '{policy}'; ONNX export needs the "
+                "float32 policy: rebuild the model under "
+                "keras.config.set_dtype_policy('float32') and copy its weights",
+                format="onnx",
+            )
+
+
+def _layers(model: keras.Model) -> list[keras.layers.Layer]:
+    """`model` and its layers, those of nested models included."""
+    found: list[keras.layers.Layer] = [model]
+    for layer in getattr(model, "layers", []):
+        found.extend(_layers(layer) if isinstance(layer, keras.Model) else [layer])
+    return found
+
+
+def _inputs(model: keras.Model) -> list[keras.KerasTensor]:
+    if not is_graph_model(model):
+        raise UnsupportedModelError(
+            f"model '{model.name}' is a subclassed model ({type(model).__name__}): its inputs "
+            "are not recorded, so export cannot read a signature; call "
+            "model.export(path, format=..., input_signature=[...]) yourself"
+        )
+    try:
+        return list(model.inputs)
+    except AttributeError:
+        raise UnbuiltModelError(
+            f"model '{model.name}' is not built, so it has no inputs to export; build it "
+            "(e.g. start a Sequential with keras.Input(shape=...))",
+            model_name=model.name,
+        ) from None
+
+
+def _input_spec(tensor: keras.KerasTensor) -> keras.InputSpec:
+    """The spec Keras's exporters read from an input after a call: a free batch size."""
+    return keras.InputSpec(shape=(None, *tensor.shape[1:]), dtype=tensor.dtype, name=tensor.name)
+
+
+@contextlib.contextmanager
+def _tf2onnx_log() -> Iterator[set[str]]:
+    """Collects the TensorFlow operations tf2onnx reports as unsupported, and keeps its
+    log lines (which it writes and goes on, leaving a file no runtime loads) off stderr."""
+    unsupported: set[str] = set()
+    if importlib.util.find_spec("tf2onnx") is None:
+        yield unsupported
+        return
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            message = record.getMessage()
+            if message.startswith("Tensorflow op [") and "is not supported" in message:
+                unsupported.add(message.split(": ", 1)[1].split("]", 1)[0])
+
+    logger = logging.getLogger("tf2onnx")
+    handler, propagate = Collect(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield unsupported
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _check_onnx_inputs(model: keras.Model, path: Path, names: list[str]) -> None:
+    """Raises if the ONNX graph takes inputs the model does not have.
+
+    tf2onnx turns every tensor the traced function captures into a graph input, variables
+    aside: a `Normalization` layer keeps its mean and variance as such tensors (Keras
+    3.15), so the file asks its user for them on every call.
+    """
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    constants = {tensor.name for tensor in graph.initializer}
+    extra = [node.name for node in graph.input if node.name not in constants | set(names)]
+    if not extra:
+        return
+    holders = [
+        f"'{layer.name}'"
+        for layer in _layers(model)
+        if isinstance(layer, keras.layers.Normalization)
+    ]
+    culprit = (
+        f" (layer {', '.join(holders)}, a Normalization, keeps its mean and variance in "
+        "such tensors)"
+        if holders
+        else ""
+    )
+    raise ExportError(
+        f"the ONNX file takes {len(extra)} inputs that model '{model.name}' does not have "
+        f"({', '.join(map(repr, extra))}): tensors its call captures, which tf2onnx leaves as "
+        f"inputs{culprit}; export to 'litert' or 'tf_saved_model' instead",
+        format="onnx",
+        operation=extra[0],
+    )
+
+
+def _keras_outputs(model: keras.Model, flat: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """The model's outputs on `flat`, by the names the artefacts give them."""
+    x = keras.tree.pack_sequence_as(structure_of(model, "input"), flat)
+    outputs = model(x, training=False)
+    values = [np.asarray(keras.ops.convert_to_numpy(y)) for y in keras.tree.flatten(outputs)]
+    return dict(zip(_output_names(model, len(values)), values, strict=True))
+
+
+def _output_names(model: keras.Model, count: int) -> list[str]:
+    """TensorFlow's names for a model's outputs: its dict keys, or `output_0`, `output_1`..."""
+    structure = structure_of(model, "output")
+    if isinstance(structure, dict) and not any(map(keras.tree.is_nested, structure.values())):
+        return keras.tree.flatten({key: key for key in structure})
+    return [f"output_{index}" for index in range(count)]
+
+
+def _check_input_names(format: str, path: Path, names: list[str], feeds: dict) -> None:
+    if sorted(names) != sorted(feeds):
+        raise NotEquivalentError(
+            f"the {format} artefact '{path}' takes inputs named {sorted(names)}, but the "
+            f"model's inputs are named {sorted(feeds)}"
+        )
+
+
+def _run_onnx(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import onnxruntime
+
+    try:
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:
+        raise ExportError(
+            f"onnxruntime cannot load '{path}': {keras_reason(error)}", format="onnx"
+        ) from error
+    names = [node.name for node in session.get_inputs()]
+    _check_input_names("onnx", path, names, feeds)
+    values = session.run(None, {name: feeds[name] for name in names})
+    output_names = [node.name for node in session.get_outputs()]
+    if not any(name.startswith("Identity") for name in output_names):
+        return dict(zip(output_names, values, strict=True))
+    # tf2onnx names the outputs of a model that returns no dict after TensorFlow's
+    # Identity operations, in the order of the model's flat outputs.
+    return {f"output_{index}": value for index, value in enumerate(values)}
+
+
+def _run_litert(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    from ai_edge_litert.interpreter import Interpreter
+
+    with _c_stderr_closed():
+        try:
+            interpreter = Interpreter(model_path=str(path))
+            runner = interpreter.get_signature_runner("serving_default")
+        except Exception as error:
+            raise ExportError(
+                f"the LiteRT interpreter cannot load '{path}': {keras_reason(error)}",
+                format="litert",
+            ) from error
+        _check_input_names("litert", path, list(runner.get_input_details()), feeds)
+        try:
+            outputs = runner(**feeds)
+        except RuntimeError as error:
+            raise _litert_error(path, error) from error
+    return {name: np.asarray(value) for name, value in outputs.items()}
+
+
+def _litert_error(path: Path, error: RuntimeError) -> ExportError:
+    """What the interpreter could not run: TensorFlow ("Flex") operations, which Keras's
+    converter lets in (`SELECT_TF_OPS`) and the LiteRT runtime alone does not have."""
+    flex = sorted(set(re.findall(r"\((Flex\w+)\)", str(error))))
+    if flex:
+        return ExportError(
+            f"the LiteRT file '{path}' needs TensorFlow operation{'s' if len(flex) > 1 else ''} "
+            f"{', '.join(flex)}, which the LiteRT runtime does not have (they need the Flex "
+            "delegate, linked into TensorFlow's own interpreter or an app's build)",
+            format="litert",
+            operation=flex[0],
+        )
+    return ExportError(
+        f"the LiteRT interpreter cannot run '{path}': {keras_reason(error)}", format="litert"
+    )
+
+
+@contextlib.contextmanager
+def _c_stderr_closed() -> Iterator[None]:
+    """The process's C-level stderr goes to /dev/null for the duration.
+
+    The LiteRT interpreter announces its XNNPACK delegate there ("INFO: Created TensorFlow
+    Lite XNNPACK delegate for CPU.") and no setting silences it; its errors still raise.
+    """
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _run_saved_model(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
+    _check_input_names("tf_saved_model", path, list(serve.structured_input_signature[1]), feeds)
+    outputs = serve(**{name: tf.constant(value) for name, value in feeds.items()})
+    return {name: value.numpy() for name, value in outputs.items()}
+
+
+_RUNNERS: dict[str, Callable[[Path, dict[str, np.ndarray]], dict[str, np.ndarray]]] = {
+    "onnx": _run_onnx,
+    "litert": _run_litert,
+    "tf_saved_model": _run_saved_model,
+}
+
+
+def _compare(
+    model: keras.Model,
+    format: str,
+    path: Path,
+    expected: dict[str, np.ndarray],
+    actual: dict[str, np.ndarray],
+    atol: float,
+    rtol: float,
+    runtime: str,
+) -> float:
+    """The largest absolute difference over all outputs; raises beyond the tolerance."""
+    if sorted(expected) != sorted(actual):
+        raise NotEquivalentError(
+            f"the {format} artefact '{path}' returns outputs named {sorted(actual)}, but "
+            f"model '{model.name}' returns {sorted(expected)}"
+        )
+    largest = 0.0
+    for index, (name, want) in enumerate(expected.items()):
+        got = np.asarray(actual[name])
+        if got.shape != want.shape:
+            raise NotEquivalentError(
+                f"the {format} artefact's output '{name}' has shape {got.shape}, the "
+                f"model's {want.shape}",
+                output_index=index,
+            )
+        got, want = got.astype(np.float64), want.astype(np.float64)
+        difference = np.abs(got - want)
+        difference[np.isnan(got) & np.isnan(want)] = 0.0
+        difference[np.isnan(got) ^ np.isnan(want)] = np.inf
+        worst = float(difference.max()) if difference.size else 0.0
+        bad = difference > atol + rtol * np.abs(np.nan_to_num(want))
+        if bad.any():
+            raise NotEquivalentError(
+                f"the {format} artefact '{path}', run in {runtime}, differs from model "
+                f"'{model.name}' on output '{name}': largest absolute difference "
+                f"{worst:.3g}, tolerance atol={atol:g} + rtol={rtol:g} * |keras| "
+                f"({int(bad.sum())} of {bad.size} values outside it)",
+                max_abs_diff=worst,
+                output_index=index,
+            )
+        largest = max(largest, worst)
+    return largest

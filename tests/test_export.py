@@ -1,0 +1,414 @@
+"""keras_convert.export: each artefact run in its own runtime (onnxruntime, the LiteRT
+interpreter, TensorFlow's SavedModel loader) and compared with the Keras model.
+
+The keras.applications models are the smallest of each family that tests/test_applications.py
+builds (VGG19 and InceptionV3 left out: each costs a minute or more per format on two cores).
+"""
+
+import os
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from keras import layers
+
+import keras_convert
+from keras_convert import (
+    ExportError,
+    ExportReport,
+    NotEquivalentError,
+    export,
+    to_functional,
+    to_sequential,
+)
+from keras_convert import exporting as export_module
+from tests.helpers import run_examples
+
+TENSORFLOW = keras.backend.backend() == "tensorflow"
+on_tensorflow = pytest.mark.skipif(not TENSORFLOW, reason="export runs on TensorFlow only")
+SUFFIX = {"onnx": ".onnx", "litert": ".tflite", "tf_saved_model": ""}
+RUNTIME = {"onnx": "onnxruntime", "litert": "ai_edge_litert", "tf_saved_model": "tensorflow"}
+A = keras.applications
+SMALL = (32, 32, 3)
+APPLICATIONS = {
+    "VGG16": lambda: A.VGG16(weights=None, include_top=False, input_shape=SMALL),
+    "MobileNet": lambda: A.MobileNet(weights=None, include_top=False, input_shape=SMALL),
+    "MobileNetV2": lambda: A.MobileNetV2(weights=None, include_top=False, input_shape=SMALL),
+    "ResNet50": lambda: A.ResNet50(weights=None, include_top=False, input_shape=SMALL),
+    "DenseNet121": lambda: A.DenseNet121(weights=None, include_top=False, input_shape=SMALL),
+    "EfficientNetB0": lambda: A.EfficientNetB0(weights=None, include_top=False, input_shape=SMALL),
+    "Xception": lambda: A.Xception(weights=None, include_top=False, input_shape=(71, 71, 3)),
+}
+
+
+def needs(format):
+    """Skips a test whose format's exporter or runtime is not installed."""
+    if format == "onnx":
+        pytest.importorskip("tf2onnx")
+        pytest.importorskip("onnx")
+    pytest.importorskip(RUNTIME[format])
+
+
+def exported(model, tmp_path, format, **kwargs):
+    needs(format)
+    return export(model, tmp_path / f"{model.name}{SUFFIX[format]}", format=format, **kwargs)
+
+
+def weights_of(model):
+    return [np.array(weight.numpy()) for weight in model.weights]
+
+
+def mlp():
+    return keras.Sequential(
+        [
+            keras.Input((4,), name="features"),
+            layers.Dense(8, activation="relu", name="hidden"),
+            layers.BatchNormalization(name="bn"),
+            layers.Dense(2, name="head"),
+        ],
+        name="mlp",
+    )
+
+
+def two_in_two_out():
+    """Inputs given as a dict, listed in reverse order; outputs as a dict."""
+    a, b = keras.Input((3,), name="a"), keras.Input((5,), name="b")
+    merged = layers.Concatenate(name="cat")([layers.Dense(4, name="da")(a), layers.Dense(4)(b)])
+    outputs = {"y": layers.Dense(2, name="y")(merged), "z": layers.Dense(1, name="z")(merged)}
+    return keras.Model({"b": b, "a": a}, outputs, name="two_in_two_out")
+
+
+def residual():
+    inputs = keras.Input((6,), name="x")
+    hidden = layers.Dense(6, activation="relu", name="a")(inputs)
+    merged = layers.Add(name="add")([inputs, layers.Dense(6, name="b")(hidden)])
+    return keras.Model(inputs, layers.Dense(2, name="head")(merged), name="residual")
+
+
+@pytest.fixture(scope="module")
+def application():
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            keras.utils.set_random_seed(0)
+            cache[name] = APPLICATIONS[name]()
+        return cache[name]
+
+    return get
+
+
+@on_tensorflow
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+@pytest.mark.parametrize("name", list(APPLICATIONS))
+def test_applications_export_and_run_the_same_or_name_what_onnx_lacks(
+    name, format, application, tmp_path
+):
+    model = application(name)
+    if name == "EfficientNetB0" and format == "onnx":
+        # Its Normalization layer keeps mean and variance in captured tensors, which
+        # tf2onnx makes graph inputs: the file would ask its user for them.
+        with pytest.raises(ExportError, match=r"inputs that model .* does not have") as error:
+            exported(model, tmp_path, format)
+        assert re.search(r"layer 'normalization(_\d+)?', a Normalization", str(error.value))
+        return
+    report = exported(model, tmp_path, format)
+    assert report.max_abs_diff <= 1e-5
+    assert report.path.is_file()
+
+
+@on_tensorflow
+@pytest.mark.parametrize("format", ["onnx", "litert", "tf_saved_model"])
+def test_a_model_never_called_exports_verified_with_its_weights_and_stats_unchanged(
+    format, tmp_path
+):
+    model = mlp()
+    before = weights_of(model)
+    report = exported(model, tmp_path, format)
+    assert isinstance(report, ExportReport) and report.format == format
+    assert report.max_abs_diff <= 1e-5
+    assert report.runtime and report.runtime_version
+    for old, new in zip(before, weights_of(model), strict=True):
+        assert np.array_equal(old, new)
+
+
+@on_tensorflow
+def test_keras_itself_refuses_a_never_called_model_for_onnx(tmp_path):
+    needs("onnx")
+    with pytest.raises(ValueError, match="The model provided has never called"):
+        mlp().export(str(tmp_path / "mlp.onnx"), format="onnx", verbose=False)
+
+
+@on_tensorflow
+@pytest.mark.parametrize("format", ["onnx", "litert", "tf_saved_model"])
+def test_the_functional_model_to_functional_returns_exports_verified(format, tmp_path):
+    report = exported(to_functional(mlp()), tmp_path, format)
+    assert report.max_abs_diff <= 1e-5
+
+
+@on_tensorflow
+@pytest.mark.parametrize("format", ["onnx", "litert", "tf_saved_model"])
+def test_multi_input_multi_output_dict_model_is_fed_and_compared_by_name(format, tmp_path):
+    model = two_in_two_out()
+    report = exported(model, tmp_path, format)
+    assert report.max_abs_diff <= 1e-5
+
+
+@on_tensorflow
+def test_litert_orders_its_inputs_its_own_way_so_they_are_fed_by_name(tmp_path):
+    needs("litert")
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = two_in_two_out()
+    report = exported(model, tmp_path, "litert")
+    details = Interpreter(model_path=str(report.path)).get_input_details()
+    in_file_order = [detail["name"] for detail in details]
+    assert in_file_order == ["serving_default_b:0", "serving_default_a:0"]
+    assert [tensor.name for tensor in model.inputs] == ["a", "b"]
+
+
+@on_tensorflow
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_a_grouped_sequential_of_blocks_exports_verified(format, tmp_path):
+    grouped = to_sequential(residual(), group_branches=True)
+    assert any(isinstance(layer, keras.Model) for layer in grouped.layers)
+    assert exported(grouped, tmp_path, format).max_abs_diff <= 1e-5
+
+
+@on_tensorflow
+@pytest.mark.parametrize("format", ["onnx", "litert"])
+def test_a_model_nesting_a_sequential_and_a_functional_exports_verified(format, tmp_path):
+    inputs = keras.Input((4,), name="x")
+    inner = keras.Sequential([keras.Input((4,)), layers.Dense(6, name="inner")], name="seq")
+    outputs = residual()(layers.Dense(6, name="widen")(inner(inputs)))
+    model = keras.Model(inputs, outputs, name="outer")
+    assert exported(model, tmp_path, format).max_abs_diff <= 1e-5
+
+
+@on_tensorflow
+@pytest.mark.parametrize("format", ["onnx", "litert", "tf_saved_model"])
+def test_a_keras_hub_backbone_with_integer_dict_inputs_and_dict_outputs_exports(format, tmp_path):
+    keras_hub = pytest.importorskip("keras_hub")
+    backbone = keras_hub.models.BertBackbone(
+        vocabulary_size=50,
+        num_layers=1,
+        num_heads=2,
+        hidden_dim=8,
+        intermediate_dim=16,
+        max_sequence_length=8,
+    )
+    assert exported(backbone, tmp_path, format).max_abs_diff <= 1e-5
+
+
+@on_tensorflow
+def test_an_artefact_that_computes_otherwise_raises_not_equivalent(tmp_path, monkeypatch):
+    needs("tf_saved_model")
+    run = export_module._RUNNERS["tf_saved_model"]
+
+    def off_by_a_little(path, feeds):
+        return {name: value + 1e-3 for name, value in run(path, feeds).items()}
+
+    monkeypatch.setitem(export_module._RUNNERS, "tf_saved_model", off_by_a_little)
+    with pytest.raises(NotEquivalentError, match=r"output 'output_0': largest absolute diff"):
+        exported(mlp(), tmp_path, "tf_saved_model")
+
+
+@on_tensorflow
+def test_an_artefact_whose_inputs_are_named_otherwise_raises_not_equivalent(tmp_path, monkeypatch):
+    needs("tf_saved_model")
+    run = export_module._RUNNERS["tf_saved_model"]
+
+    def renamed(path, feeds):
+        return run(
+            path, {"renamed" if name == "features" else name: v for name, v in feeds.items()}
+        )
+
+    monkeypatch.setitem(export_module._RUNNERS, "tf_saved_model", renamed)
+    with pytest.raises(NotEquivalentError, match=r"takes inputs named \['features'\]"):
+        exported(mlp(), tmp_path, "tf_saved_model")
+
+
+@on_tensorflow
+@pytest.mark.parametrize(
+    ("format", "module", "package"),
+    [("onnx", "onnxruntime", "onnxruntime"), ("litert", "ai_edge_litert", "ai-edge-litert")],
+)
+def test_a_missing_runtime_is_an_export_error_naming_the_package_and_writes_nothing(
+    format, module, package, tmp_path, monkeypatch
+):
+    needs(format)
+    find_spec = export_module.importlib.util.find_spec
+    monkeypatch.setattr(
+        export_module.importlib.util,
+        "find_spec",
+        lambda name, *args: None if name == module else find_spec(name, *args),
+    )
+    path = tmp_path / f"mlp{SUFFIX[format]}"
+    with pytest.raises(ExportError, match=f"pip install {package}") as error:
+        export(mlp(), path, format=format)
+    assert error.value.package == package and error.value.format == format
+    assert not path.exists()
+
+
+@on_tensorflow
+def test_a_mixed_precision_model_is_an_export_error_for_onnx(tmp_path):
+    needs("onnx")
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = mlp()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    with pytest.raises(ExportError, match="dtype policy 'mixed_float16'; ONNX export needs"):
+        export(model, tmp_path / "mlp.onnx", format="onnx")
+    assert not (tmp_path / "mlp.onnx").exists()
+
+
+@on_tensorflow
+def test_tensorflow_ops_that_litert_lacks_are_an_export_error_naming_the_op(tmp_path):
+    needs("litert")
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = mlp()
+    finally:
+        keras.config.set_dtype_policy("float32")
+    with pytest.raises(ExportError, match="needs TensorFlow operation") as error:
+        exported(model, tmp_path, "litert")
+    assert error.value.operation.startswith("Flex")
+
+
+@on_tensorflow
+def test_a_normalization_layer_is_an_onnx_export_error_naming_it(tmp_path):
+    model = keras.Sequential(
+        [keras.Input((4,), name="f"), layers.Normalization(name="norm"), layers.Dense(2)]
+    )
+    with pytest.raises(ExportError, match="layer 'norm', a Normalization"):
+        exported(model, tmp_path, "onnx", verify=False)
+
+
+def test_an_unknown_format_or_a_litert_name_without_tflite_is_an_export_error(tmp_path):
+    with pytest.raises(ExportError, match="unknown format 'tflite'; choose one of"):
+        export(mlp(), tmp_path / "m.tflite", format="tflite")
+    if TENSORFLOW:
+        with pytest.raises(ExportError, match=r"must end in '\.tflite'"):
+            export(mlp(), tmp_path / "m.lite", format="litert")
+
+
+@on_tensorflow
+def test_a_subclassed_model_is_an_unsupported_model_error(tmp_path):
+    class Twice(keras.Model):
+        def call(self, x):
+            return x * 2.0
+
+    model = Twice(name="twice")
+    model(np.zeros((1, 3), "float32"))
+    with pytest.raises(keras_convert.UnsupportedModelError, match="'twice' is a subclassed"):
+        export(model, tmp_path / "twice", format="tf_saved_model")
+
+
+def test_export_takes_models_only():
+    with pytest.raises(TypeError, match=r"expects a keras\.Model; received a str"):
+        export("model.keras", "model.onnx", format="onnx")
+
+
+@pytest.mark.skipif(TENSORFLOW, reason="on TensorFlow, export works")
+@pytest.mark.parametrize("format", ["onnx", "litert", "tf_saved_model"])
+def test_other_backends_get_an_export_error_naming_tensorflow(format, tmp_path):
+    with pytest.raises(ExportError, match="TensorFlow backend only") as error:
+        export(mlp(), tmp_path / f"m{SUFFIX[format]}", format=format)
+    assert error.value.package == "tensorflow"
+
+
+@on_tensorflow
+def test_the_report_is_frozen_and_without_verify_measures_nothing(tmp_path):
+    report = exported(mlp(), tmp_path, "tf_saved_model", verify=False)
+    assert (report.max_abs_diff, report.runtime) == (None, None)
+    with pytest.raises(AttributeError):
+        report.max_abs_diff = 0.0
+
+
+@on_tensorflow
+def test_the_docstring_example_runs():
+    assert run_examples(export) == 1
+    assert "export" in keras_convert.__all__ and "ExportError" in keras_convert.__all__
+
+
+# The command line: each run is a subprocess that imports TensorFlow (seconds), so few.
+def cli(*arguments, cwd):
+    """`python -m keras_convert ARGUMENTS`, with oneDNN on and TensorFlow's log level unset,
+    as in tests/test_cli.py: (exit code, stdout, stderr)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_")}
+    env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    completed = subprocess.run(
+        [sys.executable, "-m", "keras_convert", *arguments],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return completed.returncode, completed.stdout, completed.stderr
+
+
+@on_tensorflow
+def test_cli_exports_a_keras2_h5_to_onnx_that_matches_tf_keras(tmp_path):
+    tf_keras = pytest.importorskip("tf_keras")
+    needs("onnx")
+    import onnxruntime
+
+    tf_keras.utils.set_random_seed(0)
+    legacy = tf_keras.Sequential(
+        [
+            tf_keras.layers.Dense(8, activation="relu", input_shape=(4,), name="hidden"),
+            tf_keras.layers.BatchNormalization(name="bn"),
+            tf_keras.layers.Dense(2, name="head"),
+        ],
+        name="legacy",
+    )
+    legacy.save(tmp_path / "legacy.h5")
+    code, out, err = cli("export", "legacy.h5", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
+    assert code == 0 and err == "", err
+    printed = re.fullmatch(r"wrote m.onnx: .* max difference (\S+)\n", out)
+    assert printed and float(printed.group(1)) <= 1e-5, out
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype("float32")
+    (onnx_output,) = session.run(None, {session.get_inputs()[0].name: x})
+    assert np.max(np.abs(onnx_output - legacy.predict(x, verbose=0))) <= 1e-5
+
+    code, _, err = cli("export", "legacy.h5", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
+    assert code == 4 and err.strip().endswith("'m.onnx' exists; pass --force to overwrite it")
+
+
+def test_cli_export_of_a_missing_or_broken_input_exits_3_and_a_wrong_name_exits_4(tmp_path):
+    code, _, err = cli("export", "nothing.h5", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
+    assert code == 3 and "'nothing.h5' does not exist" in err
+    (tmp_path / "broken.keras").write_bytes(b"not a zip")
+    code, _, err = cli("export", "broken.keras", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
+    assert code == 3 and "not a zip file" in err
+    mlp().save(tmp_path / "mlp.keras")
+    code, _, err = cli("export", "mlp.keras", "--format", "litert", "-o", "m.onnx", cwd=tmp_path)
+    assert code == 4 and "the output must be a .tflite file, not 'm.onnx'" in err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@on_tensorflow
+def test_cli_writes_a_saved_model_folder_exclusively_and_replaces_it_only_with_force(
+    tmp_path, capsys
+):
+    from keras_convert import cli as command
+
+    mlp().save(tmp_path / "mlp.keras")
+    source, output = str(tmp_path / "mlp.keras"), tmp_path / "served"
+    arguments = ["export", source, "--format", "saved_model", "-o", str(output)]
+    assert command.main(arguments) == 0
+    assert (output / "saved_model.pb").is_file()
+    assert "max difference" in capsys.readouterr().out
+    assert command.main(arguments) == 4
+    assert command.main([*arguments, "--force"]) == 0
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+    (tmp_path / "folder").mkdir()
+    other = ["export", source, "--format", "saved_model", "-o", str(tmp_path / "folder")]
+    assert command.main([*other, "--force"]) == 4
+    assert "without a SavedModel in it" in capsys.readouterr().err
