@@ -144,7 +144,7 @@ compat-corners: $(STAMP)  ## The floor, JAX and PyTorch rows of the matrix (CI r
 # no flag (uv's --emit-index-url would also write `--index-url https://pypi.org/simple`, which
 # would replace the index or mirror a reader's pip is configured with). Where that index is out
 # of reach and pip finds the wheel elsewhere (a local wheel folder), pip retries the index for
-# every package: `PIP_RETRIES=0 make nbval-torch` builds .venv-torch in 2 minutes instead of 20.
+# every package: `PIP_RETRIES=0 make nbval-torch` saves about 20 minutes of .venv-torch's build.
 TORCH_INDEX := https://download.pytorch.org/whl/cpu
 TORCH_WHEELS ?= --extra-index-url $(TORCH_INDEX)
 lock: $(STAMP)  ## Regenerate requirements*.txt from requirements*.in
