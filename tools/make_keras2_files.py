@@ -7,7 +7,7 @@ on JAX and PyTorch too. The weights and predictions are the same on every run; t
 are not (the archives record when they were written). Run it after changing a kind, in the
 TensorFlow environment (`make venv` installs `tf_keras`):
 
-    PYTHONPATH=. .venv/bin/python tools/make_keras2_files.py
+    .venv/bin/python tools/make_keras2_files.py
 
 tests/test_keras2_zoo.py builds its live zoo with `write` too, so both sets of files are made
 the same way.
