@@ -33,6 +33,7 @@ LIBRARY_TESTS = [
     "tests/test_errors.py",
     "tests/test_graph.py",
     "tests/test_hostile_files.py",
+    "tests/test_keras2_files.py",
     "tests/test_keras2_zoo.py",
     "tests/test_keras_api.py",
     "tests/test_keras_hub.py",

@@ -22,6 +22,7 @@ from keras_convert import (
     to_sequential,
 )
 from keras_convert.keras2_ops import TensorFlowOp, UnmappedError
+from tools.make_keras2_files import BATCH, mixed_float16, write
 
 
 def _time_distributed_dense(tf_keras):
@@ -72,18 +73,6 @@ def _nested(tf_keras):
     hidden = middle(inputs)
     merged = k.Add(name="add")([hidden, k.Dense(4, name="skip")(inputs)])
     return tf_keras.Model(inputs, k.Dense(2, name="head")(merged), name="nested")
-
-
-def _mixed_float16(tf_keras):
-    k = tf_keras.layers
-    tf_keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        return tf_keras.Sequential(
-            [k.Input((4,)), k.Dense(3, name="dense"), k.Activation("softmax", dtype="float32")],
-            name="mixed",
-        )
-    finally:
-        tf_keras.mixed_precision.set_global_policy("float32")
 
 
 def _tensorflow_ops(tf_keras):
@@ -149,16 +138,15 @@ KINDS = {
     "lstm_return_state": _lstm_states,
     "lstm_stateful": _stateful_lstm,
     "nested_4_levels": _nested,
-    "mixed_float16": _mixed_float16,
+    "mixed_float16": mixed_float16,
     "tensorflow_ops": _tensorflow_ops,
     **{name: _application(name, size) for name, size in APPLICATIONS.items()},
 }
-BATCH = 2
 
 
 class Zoo:
     """Builds each kind on first use, writing NAME.keras and NAME.h5 into `folder`:
-    (input, tf_keras's outputs)."""
+    (input, tf_keras's outputs), made as the shipped files are (tools/make_keras2_files.py)."""
 
     def __init__(self, tf_keras, folder):
         self.tf_keras = tf_keras
@@ -167,33 +155,9 @@ class Zoo:
 
     def __getitem__(self, kind):
         if kind not in self.made:
-            self.tf_keras.utils.set_random_seed(0)
-            model = KINDS[kind](self.tf_keras)
-            rng = np.random.default_rng(0)
-            # Every weight distinct, so a mix-up shows; small steps from Keras 2's own
-            # initial values, as large random ones make deep networks chaotic (float
-            # rounding in one layer then changes the prediction).
-            for variable in model.weights:
-                noise = rng.standard_normal(variable.shape) * 0.1
-                noise = np.abs(noise) if "variance" in variable.name else noise
-                variable.assign((variable.numpy() + noise).astype(variable.dtype.name))
-            x = [_sample(tensor, rng) for tensor in model.inputs]
-            x = x[0] if len(x) == 1 else x
-            model.save(self.folder / f"{kind}.keras")
-            model.save(self.folder / f"{kind}.h5")
-            expected = model(x, training=False)
-            expected = [
-                np.asarray(v) for v in (expected if isinstance(expected, list) else [expected])
-            ]
-            self.made[kind] = (x, expected)
+            x, expected = write(self.tf_keras, KINDS[kind], self.folder, kind)
+            self.made[kind] = (x[0] if len(x) == 1 else x, expected)
         return self.made[kind]
-
-
-def _sample(tensor, rng):
-    shape = (BATCH, *tensor.shape[1:])
-    if tensor.dtype.is_integer:
-        return rng.integers(0, 10, shape).astype("int32")  # zeros: masked steps
-    return rng.standard_normal(shape).astype("float32")
 
 
 @pytest.fixture(scope="module")

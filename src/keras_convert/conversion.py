@@ -290,8 +290,11 @@ def _plan_sequential(model: keras.Model, *, flatten: bool, group_branches: bool)
         template = None
     elif isinstance(model, keras.Sequential):
         graph = read_graph(model)
-        steps = [node.operation for node in graph.nodes]
-        incoming = [data_inputs(node)[0] for node in graph.nodes]
+        # Keras 3.6 to 3.9 record the casts to a layer's compute dtype (mixed precision) as
+        # keras.ops calls in a Sequential's graph; the new Sequential makes its own.
+        nodes = [node for node in graph.nodes if isinstance(node.operation, keras.layers.Layer)]
+        steps = [node.operation for node in nodes]
+        incoming = [data_inputs(node)[0] for node in nodes]
         template = graph.inputs[0]
     else:
         graph = read_graph(model)
