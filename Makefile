@@ -104,8 +104,8 @@ nbval-torch: .venv-torch/.installed  ## The same nbval on the PyTorch backend
 	  .venv-$*/bin/python -m pip install --quiet --no-deps -r requirements-nodeps.txt; } \
 	  > .venv-$*/install.log 2>&1; then \
 	  echo "error: could not install requirements-$*.txt (full log: .venv-$*/install.log)." >&2; \
-	  if [ "$*" = torch ]; then echo "The CPU build of torch is on PyTorch's index" \
-	    "($(TORCH_INDEX), named in requirements-torch.txt): check that pip reaches it." >&2; fi; \
+	  if [ "$*" = torch ]; then echo "The CPU build of torch is on PyTorch's index: run" \
+	    "PIP_EXTRA_INDEX_URL=$(TORCH_INDEX) make nbval-torch" >&2; fi; \
 	  exit 1; \
 	fi
 	@touch $@
@@ -140,11 +140,9 @@ compat-corners: $(STAMP)  ## The floor, JAX and PyTorch rows of the matrix (CI r
 	$(BIN)/nox -t corners
 
 # torch's CPU build comes from PyTorch's index (TORCH_WHEELS: an index, or --find-links DIR).
-# The lock names that index on its first line, so `pip install -r requirements-torch.txt` needs
-# no flag (uv's --emit-index-url would also write `--index-url https://pypi.org/simple`, which
-# would replace the index or mirror a reader's pip is configured with). Where that index is out
-# of reach and pip finds the wheel elsewhere (a local wheel folder), pip retries the index for
-# every package: `PIP_RETRIES=0 make nbval-torch` saves about 20 minutes of .venv-torch's build.
+# The README's and the Running page's command name that index; the lock does not: a lock that
+# named it would make pip ask it for every package, and where it is out of reach (this
+# project's machines, which find the wheel in a local folder) pip's retries took 20 minutes.
 TORCH_INDEX := https://download.pytorch.org/whl/cpu
 TORCH_WHEELS ?= --extra-index-url $(TORCH_INDEX)
 lock: $(STAMP)  ## Regenerate requirements*.txt from requirements*.in
@@ -153,8 +151,6 @@ lock: $(STAMP)  ## Regenerate requirements*.txt from requirements*.in
 	  -o requirements-jax.txt
 	$(BIN)/uv pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	  $(TORCH_WHEELS) requirements-torch.in -o requirements-torch.txt
-	echo '--extra-index-url $(TORCH_INDEX)' | cat - requirements-torch.txt > requirements-torch.tmp
-	mv requirements-torch.tmp requirements-torch.txt
 
 clean:  ## Remove the built site and caches (keeps the virtualenv)
 	rm -rf _build .pytest_cache .ruff_cache .hypothesis
