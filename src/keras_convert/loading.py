@@ -116,6 +116,7 @@ def load_model(
             return load_keras2(path, saved, custom, compile=compile, safe_mode=safe_mode)
         except MALFORMED as error:
             raise _malformed(path, error) from error
+    _refuse_foreign_modules(path, saved.config, custom)
     try:
         model = keras.saving.load_model(
             path, custom_objects=custom, compile=compile, safe_mode=safe_mode
@@ -172,12 +173,17 @@ def _load_keras2_h5(
 def _build_keras2(path: Path, config: dict, custom: dict, safe_mode: bool) -> keras.Model:
     """A Keras 3 model from a Keras 2 configuration, or the `ModelFileError` saying why not."""
     try:
+        rewritten = legacy_form(config)
+    except UnmappedError as error:
+        raise ModelFileError(path, error.cause, remedy=error.remedy) from error
+    _refuse_foreign_modules(path, rewritten, custom)
+    try:
         with safe_mode_scope(safe_mode), warnings.catch_warnings():
             # Keras 2 layers record `input_shape`, which Keras 3 accepts with a warning
             # addressed to people writing models, not loading them.
             warnings.filterwarnings("ignore", "Do not pass an `input_shape`", UserWarning)
-            model = legacy_model_from_config(legacy_form(config), custom)
-    except UnmappedError as error:
+            model = legacy_model_from_config(rewritten, custom)
+    except UnmappedError as error:  # an op layer refuses its call when it is rebuilt
         raise ModelFileError(path, error.cause, remedy=error.remedy) from error
     except Exception as error:
         raise _diagnosis(path, config, custom, error, safe_mode, legacy=True) from error
@@ -560,22 +566,8 @@ def _diagnosis(
     message: the first class nothing resolves, else Python code refused by safe mode, else
     the first line of Keras's own message."""
     for node in _layer_nodes(config or {}):
-        class_name = node.get("class_name", "?")
         if not _is_known(node, custom, legacy=legacy):
-            model = " (a subclassed model)" if node is config else ""
-            registered = node.get("registered_name") or class_name
-            python_name = registered.rpartition(">")[2]
-            return ModelFileError(
-                path,
-                f"class '{registered}'{model} is not registered",
-                class_name=registered,
-                needs="custom_objects",
-                remedy=(
-                    f"import the module that defines it (decorated with "
-                    f"@keras.saving.register_keras_serializable()), or pass "
-                    f"custom_objects={{{registered!r}: {python_name}}}"
-                ),
-            )
+            return _unregistered(path, node, model=node is config)
     if safe_mode:
         for node in _layer_nodes(config or {}):
             if _holds_python_code(node):
@@ -588,6 +580,61 @@ def _diagnosis(
                     remedy="if you trust this file, pass safe_mode=False",
                 )
     return ModelFileError(path, f"Keras cannot load it: {_one_line(error)}")
+
+
+def _unregistered(path: Path, node: dict, *, model: bool = False) -> ModelFileError:
+    """The error for a configuration entry whose class (or function) nothing resolves, with
+    the registered name a caller must pass it under."""
+    registered = _registered_name(node)
+    python_name = registered.rpartition(">")[2]
+    return ModelFileError(
+        path,
+        f"class '{registered}'{' (a subclassed model)' if model else ''} is not registered",
+        class_name=registered,
+        needs="custom_objects",
+        remedy=(
+            f"import the module that defines it (decorated with "
+            f"@keras.saving.register_keras_serializable()), or pass "
+            f"custom_objects={{{registered!r}: {python_name}}}"
+        ),
+    )
+
+
+def _registered_name(node: dict) -> str:
+    """The name Keras looks an entry's class (or, for "function", the function) up by."""
+    if node.get("class_name") == "function" and isinstance(node.get("config"), str):
+        return node.get("registered_name") or node["config"]
+    return node.get("registered_name") or node["class_name"]
+
+
+def _refuse_foreign_modules(path: Path, config: Any, custom: dict) -> None:
+    """Refuses a configuration entry that names a module outside the Keras family for a class
+    (or function) that nothing registered resolves, before Keras reads the configuration:
+    Keras 3.6 imports such a module to look the class up, which runs its code. A Keras 2
+    configuration is checked as Keras will read it, after `legacy_form`."""
+    stack = [config]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+            module = node.get("module")
+            if (
+                isinstance(module, str)
+                and isinstance(node.get("class_name"), str)
+                and module.split(".")[0] not in KERAS_FAMILY
+                and not _resolvable(node, custom)
+            ):
+                raise _unregistered(path, node, model=node is config)
+
+
+def _resolvable(node: dict, custom: dict) -> bool:
+    """Whether `custom_objects` or Keras's registry resolves an entry's class by name."""
+    names = {node["class_name"], _registered_name(node)}
+    return any(name in custom for name in names) or any(
+        keras.saving.get_registered_object(name) is not None for name in names
+    )
 
 
 def _layer_nodes(node: dict) -> Iterator[dict]:
@@ -614,13 +661,15 @@ def _is_known(node: dict, custom: dict, *, legacy: bool) -> bool:
         return True
     if keras.saving.get_registered_object(registered) is not None:
         return True
-    builtin = class_name in MODEL_CLASSES or isinstance(
-        getattr(keras.layers, class_name, None), type
-    )
     module = node.get("module") or ""
     if legacy or module.split(".")[0] in KERAS_FAMILY:
-        return builtin or _imported_module_has(module, class_name)
+        return _builtin(class_name) or _imported_module_has(module, class_name)
     return False
+
+
+def _builtin(class_name: str) -> bool:
+    """Whether Keras 3 has a model or layer class of this name."""
+    return class_name in MODEL_CLASSES or isinstance(getattr(keras.layers, class_name, None), type)
 
 
 # The packages whose classes Keras's own deserialization resolves by module name
