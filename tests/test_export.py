@@ -5,10 +5,7 @@ The keras.applications models are the smallest of each family that tests/test_ap
 builds (VGG19 and InceptionV3 left out: each costs a minute or more per format on two cores).
 """
 
-import os
 import re
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -26,6 +23,7 @@ from keras_convert import (
 )
 from keras_convert import exporting as export_module
 from tests.helpers import run_examples
+from tests.test_cli import run
 
 TENSORFLOW = keras.backend.backend() == "tensorflow"
 on_tensorflow = pytest.mark.skipif(not TENSORFLOW, reason="export runs on TensorFlow only")
@@ -340,22 +338,6 @@ def test_the_docstring_example_runs():
 
 
 # The command line: each run is a subprocess that imports TensorFlow (seconds), so few.
-def cli(*arguments, cwd):
-    """`python -m keras_convert ARGUMENTS`, with oneDNN on and TensorFlow's log level unset,
-    as in tests/test_cli.py: (exit code, stdout, stderr)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_")}
-    env["TF_ENABLE_ONEDNN_OPTS"] = "1"
-    completed = subprocess.run(
-        [sys.executable, "-m", "keras_convert", *arguments],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return completed.returncode, completed.stdout, completed.stderr
-
-
 @on_tensorflow
 def test_cli_exports_a_keras2_h5_to_onnx_that_matches_tf_keras(tmp_path):
     tf_keras = pytest.importorskip("tf_keras")
@@ -372,7 +354,7 @@ def test_cli_exports_a_keras2_h5_to_onnx_that_matches_tf_keras(tmp_path):
         name="legacy",
     )
     legacy.save(tmp_path / "legacy.h5")
-    code, out, err = cli("export", "legacy.h5", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
+    code, out, err = run("export", "legacy.h5", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
     assert code == 0 and err == "", err
     printed = re.fullmatch(r"wrote m.onnx: .* max difference (\S+)\n", out)
     assert printed and float(printed.group(1)) <= 1e-5, out
@@ -381,18 +363,18 @@ def test_cli_exports_a_keras2_h5_to_onnx_that_matches_tf_keras(tmp_path):
     (onnx_output,) = session.run(None, {session.get_inputs()[0].name: x})
     assert np.max(np.abs(onnx_output - legacy.predict(x, verbose=0))) <= 1e-5
 
-    code, _, err = cli("export", "legacy.h5", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
+    code, _, err = run("export", "legacy.h5", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
     assert code == 4 and err.strip().endswith("'m.onnx' exists; pass --force to overwrite it")
 
 
 def test_cli_export_of_a_missing_or_broken_input_exits_3_and_a_wrong_name_exits_4(tmp_path):
-    code, _, err = cli("export", "nothing.h5", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
+    code, _, err = run("export", "nothing.h5", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
     assert code == 3 and "'nothing.h5' does not exist" in err
     (tmp_path / "broken.keras").write_bytes(b"not a zip")
-    code, _, err = cli("export", "broken.keras", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
+    code, _, err = run("export", "broken.keras", "--format", "onnx", "-o", "m.onnx", cwd=tmp_path)
     assert code == 3 and "not a zip file" in err
     mlp().save(tmp_path / "mlp.keras")
-    code, _, err = cli("export", "mlp.keras", "--format", "litert", "-o", "m.onnx", cwd=tmp_path)
+    code, _, err = run("export", "mlp.keras", "--format", "litert", "-o", "m.onnx", cwd=tmp_path)
     assert code == 4 and "the output must be a .tflite file, not 'm.onnx'" in err
     assert not (tmp_path / "m.onnx").exists()
 

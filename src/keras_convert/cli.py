@@ -38,6 +38,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from keras_convert._process import c_stderr_closed
 from keras_convert.errors import ModelFileError
 from keras_convert.files import MAX_LAYERS, inspect_file
 
@@ -346,7 +347,7 @@ def export_file(
     model = load(source, unsafe=unsafe, max_layers=max_layers)
     with _temporary_beside(output, EXPORT_SUFFIX[format]) as temporary:
         try:
-            with _c_stderr_closed():  # the converters' C++ log lines
+            with c_stderr_closed():  # the converters' C++ log lines
                 report = export(model, temporary, format=EXPORT_FORMATS[format])
         except (ExportError, NotEquivalentError, ConversionError) as error:
             message = _conversion_message(error).replace(str(temporary), str(output))
@@ -651,23 +652,8 @@ def _import_keras_quietly() -> None:
     TensorFlow writes start-up notices there (the oneDNN one, CUDA stubs) that neither
     TF_CPP_MIN_LOG_LEVEL nor any other setting silences; an import error still raises.
     """
-    with _c_stderr_closed():
+    with c_stderr_closed():
         import keras  # noqa: F401
-
-
-@contextlib.contextmanager
-def _c_stderr_closed() -> Iterator[None]:
-    """The process's C-level stderr goes to /dev/null for the duration (Python exceptions
-    still raise, and the command reports them itself)."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 @contextlib.contextmanager

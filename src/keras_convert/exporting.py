@@ -26,7 +26,6 @@ import importlib.util
 import logging
 import os
 import re
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_convert._process import c_stderr_closed
 from keras_convert._rebuild import structure_of
 from keras_convert.errors import (
     ExportError,
@@ -395,7 +395,7 @@ def _run_onnx(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]
 def _run_litert(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     from ai_edge_litert.interpreter import Interpreter
 
-    with _c_stderr_closed():
+    with c_stderr_closed():
         try:
             interpreter = Interpreter(model_path=str(path))
             runner = interpreter.get_signature_runner("serving_default")
@@ -427,24 +427,6 @@ def _litert_error(path: Path, error: RuntimeError) -> ExportError:
     return ExportError(
         f"the LiteRT interpreter cannot run '{path}': {keras_reason(error)}", format="litert"
     )
-
-
-@contextlib.contextmanager
-def _c_stderr_closed() -> Iterator[None]:
-    """The process's C-level stderr goes to /dev/null for the duration.
-
-    The LiteRT interpreter announces its XNNPACK delegate there ("INFO: Created TensorFlow
-    Lite XNNPACK delegate for CPU.") and no setting silences it; its errors still raise.
-    """
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
 
 
 def _run_saved_model(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
