@@ -331,61 +331,112 @@ def axe():
     return Axe()
 
 
-def serious_violations(axe, page, page_path, options, source_page=False):
-    # A source page is one long highlighted file: its code wears the same token colours as the
-    # chapters' code cells, which axe checks there, so here it checks everything else and the
-    # [docs] links inside the code (a sixth of axe's time on that page).
-    context = (
-        {"include": [["html"], [".viewcode-back"]], "exclude": [[".highlight pre"]]}
-        if source_page
-        else None
-    )
-    violations = axe.run(page, context, {"resultTypes": ["violations"], **options}).response
+# Highlighted code is most of the elements on a chapter and most of axe's time in the colour
+# contrast rule; its colours are the few token classes of one stylesheet, which
+# test_every_code_token_colour_keeps_its_contrast checks, all of them, in both modes. So the
+# contrast rule skips the code (but not the source pages' [docs] links inside it), and every
+# other rule sees the whole page.
+CONTRAST_ONLY = {"runOnly": ["color-contrast"]}
+ALL_BUT_CONTRAST = {"rules": {"color-contrast": {"enabled": False}}}
+WITHOUT_CODE = {"include": [["html"], [".viewcode-back"]], "exclude": [[".highlight pre"]]}
+
+
+def serious_violations(axe, page, page_path, context, options):
+    response = axe.run(page, context, {"resultTypes": ["violations"], **options}).response
     return [
         f"{page_path}: {v['id']} ({v['impact']}, {len(v['nodes'])} elements): "
         f"{v['nodes'][0]['target']}"
-        for v in violations["violations"]
+        for v in response["violations"]
         if v["impact"] in ("serious", "critical")
     ]
+
+
+def load(page, url, scheme):
+    """Open `url` in the theme's light or dark mode (it follows the system's) once the colours
+    have faded in: the theme's buttons fade from their first paint, and axe must not see that."""
+    page.emulate_media(color_scheme=scheme)
+    page.goto(url, wait_until="load")
+    assert page.evaluate("document.documentElement.dataset.theme") == scheme
+    page.wait_for_function("document.getAnimations().length === 0")
 
 
 @pytest.fixture(scope="module", params=list(WIDTHS))
 def layout(request, site, browser, axe):
     """One browser session at one width: every page loaded once, measured, checked by axe.
 
-    axe runs all its rules in light and dark mode at 1280 px. At 375 and 768 px it runs all
-    but colour contrast, once: the colours are the same at every width (the phone's header
-    buttons and drawer are the desktop's header and sidebar), and the contrast rule is most
-    of axe's time on pages with hundreds of highlighted code cells.
+    axe checks colour contrast at 1280 px, in light and dark mode; its other rules run at
+    every width. The colours are the same at every width: the phone's header buttons and
+    drawer are the desktop's header and sidebar.
     """
     width = request.param
     server = Server(site)
     context = browser.new_context(**WIDTHS[width])
     page = context.new_page()
-    schemes = ["light", "dark"] if width == 1280 else ["light"]
-    options = {} if width == 1280 else {"rules": {"color-contrast": {"enabled": False}}}
     pages, violations = {}, []
     try:
-        sources = source_pages(site)
-        for page_path in [*TOC_PAGES, *sources]:
-            for scheme in schemes:
-                # The theme follows the system's mode.
-                page.emulate_media(color_scheme=scheme)
-                page.goto(urljoin(server.url, f"{page_path}.html"), wait_until="load")
-                assert page.evaluate("document.documentElement.dataset.theme") == scheme
-                # The theme's colours fade in on load: axe must see them, not the fade.
-                page.wait_for_function("document.getAnimations().length === 0")
-                if scheme == "light":
-                    pages[page_path] = page.evaluate(MEASURE)
-                violations += serious_violations(
-                    axe, page, page_path, options, source_page=page_path in sources
-                )
+        for page_path in [*TOC_PAGES, *source_pages(site)]:
+            url = urljoin(server.url, f"{page_path}.html")
+            load(page, url, "light")
+            pages[page_path] = page.evaluate(MEASURE)
+            violations += serious_violations(axe, page, page_path, None, ALL_BUT_CONTRAST)
+            if width == 1280:
+                violations += serious_violations(axe, page, page_path, WITHOUT_CODE, CONTRAST_ONLY)
+                load(page, url, "dark")
+                violations += serious_violations(axe, page, page_path, WITHOUT_CODE, CONTRAST_ONLY)
         yield SimpleNamespace(
             width=width, url=server.url, page=page, pages=pages, violations=violations
         )
     finally:
         context.close()
         server.close()
+
+
+TOKEN_CONTRAST = """(scheme) => {
+  const pre = document.querySelector('div.cell_input .highlight pre');
+  const classes = new Set();
+  for (const sheet of document.styleSheets) {
+    for (const rule of sheet.cssRules) {
+      const token = /^html\\[data-theme="(\\w+)"\\] \\.highlight \\.([\\w-]+)$/;
+      const match = token.exec(rule.selectorText || '');
+      if (match && match[1] === scheme) classes.add(match[2]);
+    }
+  }
+  const rgba = (css) => css.match(/[\\d.]+/g).map(Number);
+  const opaque = (element) => {
+    for (; element; element = element.parentElement) {
+      const colour = rgba(getComputedStyle(element).backgroundColor);
+      if (colour.length === 3 || colour[3] === 1) return colour;
+    }
+    return [255, 255, 255];
+  };
+  const luminance = (colour) => {
+    const [r, g, b] = colour.slice(0, 3).map((c) => c / 255)
+      .map((c) => (c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4));
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const low = [];
+  for (const name of classes) {
+    const span = pre.appendChild(document.createElement('span'));
+    span.className = name;
+    span.textContent = 'x';
+    const [light, dark] = [luminance(rgba(getComputedStyle(span).color)), luminance(opaque(span))]
+      .sort((a, b) => b - a);
+    const ratio = (light + 0.05) / (dark + 0.05);
+    if (ratio < 4.5) low.push(`.${name}: ${ratio.toFixed(2)}`);
+    span.remove();
+  }
+  return [classes.size, low];
+}"""
+
+
+@pytest.mark.parametrize("layout", [1280], indirect=True)
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_code_token_colour_keeps_its_contrast(layout, scheme):
+    """Every token colour of the highlighting stylesheet, on a code cell's background (4.5:1)."""
+    load(layout.page, urljoin(layout.url, f"{CHAPTERS[0]}.html"), scheme)
+    count, low = layout.page.evaluate(TOKEN_CONTRAST, scheme)
+    assert count > 20, "the stylesheet's token rules were not found"
+    assert low == [], f"token colours under 4.5:1 in {scheme} mode: {low}"
 
 
 def test_no_page_scrolls_sideways(layout):
