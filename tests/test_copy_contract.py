@@ -88,10 +88,19 @@ def data(seed=0):
 
 
 def train(model):
-    """Two epochs of Adam: moves kernels, moving statistics and the Dropout seed."""
+    """Two steps of Adam: moves kernels, moving statistics and the Dropout seed."""
     x, y = data()
     model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
-    model.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+
+
+def randomise(model):
+    """Values no initializer gives, as a trained model has (moving variances positive)."""
+    rng = np.random.default_rng(1)
+    for variable in model.weights:
+        value = rng.standard_normal(variable.shape)
+        value = np.abs(value) + 0.5 if "variance" in variable.path else value
+        variable.assign(value.astype(variable.dtype))
 
 
 def snapshot(model):
@@ -120,7 +129,7 @@ def originals(operation):
     make, convert = OPERATIONS[operation]
     keras.utils.set_random_seed(0)
     model = make()
-    train(model)  # a trained original, as users convert them
+    randomise(model)  # weights and statistics as a trained original has them
     return model, convert
 
 
