@@ -79,21 +79,23 @@ pytest: $(STAMP)  ## The library's tests and the book's structure (not the built
 # and the third fills those gaps (4 interleaved pairs of `make test`: about 10 s less).
 # tools/nbval_backends.py skips the cells tagged tensorflow-only on the other backends, and
 # writes what each run compared to _build/nbval/BACKEND.json (the Versions page's book table).
+# PYTHONPATH puts this checkout's src/ first, so a second checkout (a git worktree) that shares
+# the virtualenv, whose editable install points elsewhere, runs its own library.
 NBVAL_ARGS = -p no:hypothesispytest -p tools.nbval_backends --nbval --nbval-current-env \
 	--nbval-sanitize-with nbval_sanitize.cfg -n 3 --dist loadfile
 
 nbval: $(STAMP)  ## Re-execute the notebooks under the guard's numerics and compare every output
-	env $(NBVAL_NUMERICS) KERAS_BACKEND=tensorflow PYTHONPATH=$(CURDIR) $(BIN)/pytest \
+	env $(NBVAL_NUMERICS) KERAS_BACKEND=tensorflow PYTHONPATH=$(CURDIR)/src:$(CURDIR) $(BIN)/pytest \
 	  $(NBVAL_ARGS) --nbval-summary _build/nbval/tensorflow.json $(NOTEBOOKS)
 
 # The same stored outputs, re-verified on JAX and on PyTorch, each in a virtualenv of its own
 # (requirements-jax.txt, requirements-torch.txt) without TensorFlow, as their readers have it.
 nbval-jax: .venv-jax/.installed  ## The same nbval on the JAX backend (cells tagged tensorflow-only skipped)
-	env KERAS_BACKEND=jax PYTHONPATH=$(CURDIR) .venv-jax/bin/pytest \
+	env KERAS_BACKEND=jax PYTHONPATH=$(CURDIR)/src:$(CURDIR) .venv-jax/bin/pytest \
 	  $(NBVAL_ARGS) --nbval-summary _build/nbval/jax.json $(NOTEBOOKS)
 
 nbval-torch: .venv-torch/.installed  ## The same nbval on the PyTorch backend
-	env KERAS_BACKEND=torch PYTHONPATH=$(CURDIR) .venv-torch/bin/pytest \
+	env KERAS_BACKEND=torch PYTHONPATH=$(CURDIR)/src:$(CURDIR) .venv-torch/bin/pytest \
 	  $(NBVAL_ARGS) --nbval-summary _build/nbval/torch.json $(NOTEBOOKS)
 
 .venv-%/.installed: requirements-%.txt requirements-nodeps.txt pyproject.toml
