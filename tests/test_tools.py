@@ -1,8 +1,12 @@
-"""The tools `make` runs: the environment check, the notebook executor."""
+"""The tools `make` runs: the environment check, the notebook executor, the guard's nudge."""
 
+import builtins
 import subprocess
 import sys
 import tomllib
+import types
+
+import pytest
 
 from tests import ROOT
 from tools import check_env
@@ -91,3 +95,58 @@ def test_execute_stores_outputs_quietly_and_leaves_a_failing_notebook_unchanged(
     assert "ZeroDivisionError" in failed.stderr and "was not rewritten" in failed.stderr
     assert bad.read_bytes() == bad_before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ipynb", "good.ipynb"]
+
+
+class _Kernel:
+    """What the guard's start-up file needs of `get_ipython()`: an event registry."""
+
+    def __init__(self):
+        self.callbacks = []
+        self.events = self
+
+    def register(self, event, callback):
+        self.callbacks.append(callback)
+
+
+def keras_optimizer_modules(monkeypatch, base_optimizer_class):
+    """Stand-ins for the two Keras modules the nudge patches; the real ones stay untouched."""
+    modules = {
+        "keras.src.optimizers.base_optimizer": types.SimpleNamespace(
+            BaseOptimizer=base_optimizer_class
+        ),
+        "keras.src.backend.tensorflow.optimizer": types.SimpleNamespace(
+            TFOptimizer=type("TFOptimizer", (base_optimizer_class,), {})
+        ),
+    }
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+
+
+def start_the_nudge(monkeypatch):
+    """Run tools/nbval_drift.py as a kernel would; return its pre_run_cell callback."""
+    kernel = _Kernel()
+    monkeypatch.setattr(builtins, "get_ipython", lambda: kernel, raising=False)
+    startup = ROOT / "tools" / "nbval_drift.py"
+    exec(compile(startup.read_text(encoding="utf-8"), str(startup), "exec"), {})
+    (callback,) = kernel.callbacks
+    return callback
+
+
+def test_the_nudge_fails_loudly_when_keras_lacks_its_patch_point(monkeypatch):
+    keras_optimizer_modules(monkeypatch, type("BaseOptimizer", (), {}))
+    nudge = start_the_nudge(monkeypatch)
+    with pytest.raises(RuntimeError, match=r"BaseOptimizer\._backend_update_step is missing"):
+        nudge(None)
+
+
+def test_the_nudge_patches_the_update_step_it_finds(monkeypatch):
+    def update_step(self, grads, variables, learning_rate):
+        return learning_rate
+
+    base = type("BaseOptimizer", (), {"_backend_update_step": update_step})
+    keras_optimizer_modules(monkeypatch, base)
+    monkeypatch.setenv("NBVAL_DRIFT", "0.5")
+    nudge = start_the_nudge(monkeypatch)
+    nudge(None)
+    nudge(None)  # before every cell: a second patch would nudge twice
+    assert base()._backend_update_step([], [], 2.0) == 3.0

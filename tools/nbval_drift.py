@@ -12,6 +12,11 @@ printed learning rate, untrained models and copied weights are untouched.
 IPython kernels run the file named by PYTHONSTARTUP when they start. Keras is patched before
 the first cell that runs after the notebook imported it, so the import stays the notebook's
 own (its environment variables, its backend).
+
+The patch point is private: `_backend_update_step`, checked on the locked Keras (3.15.1),
+where tests/test_guard.py proves the nudge. If an imported Keras lacks it, every later cell
+gets a RuntimeError in its output, which strict nbval reports, instead of a guard that
+silently nudges nothing.
 """
 
 
@@ -26,9 +31,20 @@ def _install_the_nudge():
             ("keras.src.optimizers.base_optimizer", "BaseOptimizer"),
             ("keras.src.backend.tensorflow.optimizer", "TFOptimizer"),
         ]:
-            cls = getattr(sys.modules.get(module_name), class_name, None)
-            original = cls.__dict__.get("_backend_update_step") if cls else None
-            if original is None or getattr(original, "nudged", False):
+            module = sys.modules.get(module_name)
+            if module is None:  # not imported yet, or another backend's
+                continue
+            cls = getattr(module, class_name, None)
+            original = getattr(cls, "_backend_update_step", None)
+            if original is None:
+                version = getattr(sys.modules.get("keras"), "__version__", "unknown")
+                raise RuntimeError(
+                    f"tools/nbval_drift.py: {module_name}.{class_name}._backend_update_step "
+                    f"is missing in Keras {version}, so the guard cannot nudge training. "
+                    "Find the method each optimizer step calls with the learning rate and "
+                    "patch that instead (tests/test_guard.py proves the nudge)."
+                )
+            if getattr(original, "nudged", False):
                 continue
 
             def update_step(self, grads, variables, learning_rate, _original=original):
