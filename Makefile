@@ -10,6 +10,13 @@ NOTEBOOKS ?= $(sort $(wildcard notebooks/*.ipynb))
 # which only turning oneDNN off silences. Authors execute notebooks with these numerics.
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
+# One order for sets of strings in every process make starts (kernels, pytest workers), so an
+# output that iterates one comes out alike in `make execute` and `make nbval`. It came with the
+# first Makefile, unexplained. On 2026-12-07 nothing depended on it: strict nbval of every
+# chapter passed with PYTHONHASHSEED=random (447 cells), and pytest collected the same tests in
+# the same order under seeds 1 and 2. Readers' kernels hash at random, so chapters sort what
+# they print, and this seed would hide an unsorted set from nbval. It can go at any time;
+# better still, NBVAL_NUMERICS could set another seed, so that the guard catches such a set.
 export PYTHONHASHSEED := 0
 
 # The guard: nbval re-executes the notebooks under OTHER numerics than `make execute` stored
@@ -145,6 +152,7 @@ compat-corners: $(STAMP)  ## The floor, JAX and PyTorch rows of the matrix (CI r
 # The README's and the Running page's command name that index; the lock does not: a lock that
 # named it would make pip ask it for every package, and where it is out of reach (this
 # project's machines, which find the wheel in a local folder) pip's retries took 20 minutes.
+# All this can go if PyPI ever carries torch's CPU-only Linux build: then the lock alone does.
 TORCH_INDEX := https://download.pytorch.org/whl/cpu
 TORCH_WHEELS ?= --extra-index-url $(TORCH_INDEX)
 lock: $(STAMP)  ## Regenerate requirements*.txt from requirements*.in
