@@ -1,7 +1,9 @@
 """Drop duplicate <script> tags from every page.
 
 sphinx-thebe 0.3.1 registers its inline configuration script twice under Sphinx 7.4
-(`const THEBE_JS_URL` declared twice), which is a JavaScript error on every page.
+(`const THEBE_JS_URL` declared twice), which is a JavaScript error on every page. Remove this
+extension (and its line in _config.yml) once the pinned sphinx-thebe registers it once:
+tests/test_browser.py, which fails on any page error, then passes without it.
 """
 
 

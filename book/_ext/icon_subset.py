@@ -16,6 +16,10 @@ loads (solid 156 kB, brands 118 kB). The book's pages use some twenty icons. So:
 
 Font Awesome Free's fonts are under the SIL Open Font License 1.1, which allows subsets; the
 subsets keep the fonts' name table, license included.
+
+Remove this extension, book/_static/scripts/fontawesome.js and book.css's @font-face rules once
+the pinned pydata-sphinx-theme loads only the icons a page uses: tests/test_browser.py's
+weight budget then holds without them.
 """
 
 import re
