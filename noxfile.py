@@ -15,15 +15,16 @@ by make with pip, which finds PyTorch's CPU build where uv would fetch its CUDA 
 """
 
 import json
+import runpy
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import nox
 
-# The floor is the lowest Keras on which every library test passes; pyproject.toml declares
-# exactly `keras>=FLOOR` and a test checks that the two agree.
-KERAS_MINORS = ["3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15"]
-FLOOR, LATEST = KERAS_MINORS[0], KERAS_MINORS[-1]
+# The supported Keras minors, read by path: importing keras_convert would import Keras.
+# pyproject.toml declares exactly `keras>=FLOOR`; tests/test_versions.py checks both.
+_VERSIONS = runpy.run_path(str(Path(__file__).parent / "src" / "keras_convert" / "_versions.py"))
+KERAS_MINORS, FLOOR, LATEST = _VERSIONS["KERAS_MINORS"], _VERSIONS["FLOOR"], _VERSIONS["LATEST"]
 LIBRARY_TESTS = [
     "tests/test_applications.py",
     "tests/test_cli.py",

@@ -1,10 +1,12 @@
-"""The Keras floor is declared once and proven: pyproject.toml, the matrix, the book page."""
+"""The Keras range is declared once (keras_convert._versions) and proven: pyproject.toml, the
+matrix, the book page."""
 
 import json
 import re
 import tomllib
 
 import noxfile
+from keras_convert import _versions
 from tests import ROOT
 from tools import compat_report
 
@@ -19,8 +21,15 @@ def declared_floor() -> str:
 
 
 def test_the_floor_is_the_lowest_row_of_the_matrix():
-    assert declared_floor() == noxfile.FLOOR == noxfile.KERAS_MINORS[0] == MATRIX["floor"]
+    assert declared_floor() == _versions.FLOOR == _versions.KERAS_MINORS[0] == MATRIX["floor"]
     assert f"`keras>={declared_floor()}`" in PAGE
+
+
+def test_the_matrix_runs_the_supported_minors_in_order():
+    assert noxfile.KERAS_MINORS == _versions.KERAS_MINORS
+    assert (noxfile.FLOOR, noxfile.LATEST) == (_versions.FLOOR, _versions.LATEST)
+    minors = [tuple(map(int, minor.split("."))) for minor in _versions.KERAS_MINORS]
+    assert minors == sorted(set(minors))
 
 
 def test_the_last_run_covers_every_row_and_every_row_passed():

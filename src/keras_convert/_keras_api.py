@@ -2,19 +2,21 @@
 
 Keras 3 has no public API for a model's graph of calls, so reading and rebuilding one needs
 a few private attributes. They are all read here, and nowhere else in keras_convert, so that
-a new Keras release is audited in one file. Each accessor names the Keras versions it was
-checked on; `make compat` runs the whole test suite on each of them (the matrix is on the
-book's "Versions and backends" page).
+a new Keras release is audited in one file; so is every read of a Keras object or module by
+a name computed at run time, which could reach a private one. Each accessor says whether it
+was checked on every supported Keras (`_versions.KERAS_MINORS`); `make compat` runs the
+whole test suite on each of them (the matrix is on the book's "Versions and backends" page).
+tests/test_keras_api.py audits every other module of the package for a way around the door.
 
 Fallback policy, the same for every accessor: where the Keras in use lacks an attribute that
 newer versions have, the accessor reproduces what that older Keras does (its docstring says
 how); there is no other fallback. An attribute that no supported Keras lacks is read directly,
-so a Keras that removes it fails loudly in the test suite instead of being guessed around.
-"""
+so a Keras that removes it fails loudly in the test suite instead of being guessed around."""
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ from keras.src.legacy.saving import saving_options, saving_utils
 from keras.src.models.functional import Functional
 from keras.src.saving.serialization_lib import SafeModeScope
 
+from keras_convert._tf_keras_names import SUBLAYERS
+from keras_convert._versions import SUPPORTED
 from keras_convert.errors import UnsupportedKerasError
 
 __all__ = [
@@ -34,9 +38,12 @@ __all__ = [
     "call_context_args",
     "call_count",
     "fill_in",
+    "held_sublayers",
+    "imported_class",
     "is_functional",
     "keras_application_layer_module",
     "last_call_output",
+    "layer_class",
     "legacy_compile_arguments",
     "legacy_model_from_config",
     "make_input",
@@ -54,7 +61,7 @@ def is_functional(obj: object) -> bool:
     """Whether `obj` is a Functional model (a graph of layer calls).
 
     `keras.Model(inputs, outputs)` returns an instance of the private class `Functional`;
-    `keras.Sequential` is not a subclass of it. Checked on Keras 3.6 to 3.15.
+    `keras.Sequential` is not a subclass of it. Checked on every supported Keras.
     """
     return isinstance(obj, Functional)
 
@@ -71,7 +78,7 @@ def _read(obj: object, attribute: str) -> Any:
     except AttributeError as error:
         raise UnsupportedKerasError(
             f"keras_convert reads `{type(obj).__name__}.{attribute}`, which Keras "
-            f"{keras.__version__} does not have (Keras 3.6 to 3.15 do); this Keras version "
+            f"{keras.__version__} does not have ({SUPPORTED} do); this Keras version "
             "is not supported yet: please report it"
         ) from error
 
@@ -82,7 +89,7 @@ class Call:
 
     Keras records each call in a `keras.src.ops.node.Node`, whose attributes are not public
     API; `producer` reads them into this record, so no other module touches a `Node`.
-    Checked on Keras 3.6 to 3.15.
+    Checked on every supported Keras.
 
     Attributes:
         operation: The layer, input layer or `keras.ops` operation called.
@@ -129,7 +136,7 @@ def source_operation(tensor: KerasTensor) -> keras.Operation | None:
 
     Reads `tensor._keras_history`, which Keras sets on every symbolic tensor a call takes
     or returns. Returns None for a tensor that entered a graph without being produced by
-    any operation. Checked on Keras 3.6 to 3.15.
+    any operation. Checked on every supported Keras.
     """
     return _read(_read(tensor, "_keras_history"), "operation")
 
@@ -138,7 +145,7 @@ def producer(tensor: KerasTensor) -> Call:
     """The call that produced `tensor`.
 
     `tensor._keras_history` holds the operation and the index of the call in the
-    operation's `_inbound_nodes`. Checked on Keras 3.6 to 3.15.
+    operation's `_inbound_nodes`. Checked on every supported Keras.
     """
     history = _read(tensor, "_keras_history")
     operation = _read(history, "operation")
@@ -148,7 +155,7 @@ def producer(tensor: KerasTensor) -> Call:
 def call_count(layer: keras.Operation) -> int:
     """How many calls of `layer` on symbolic tensors Keras has recorded (`_inbound_nodes`).
 
-    Checked on Keras 3.6 to 3.15.
+    Checked on every supported Keras.
     """
     return len(_read(layer, "_inbound_nodes"))
 
@@ -156,7 +163,7 @@ def call_count(layer: keras.Operation) -> int:
 def last_call_output(layer: keras.Operation) -> KerasTensor:
     """The first output tensor of the most recent recorded call of `layer`.
 
-    Checked on Keras 3.6 to 3.15.
+    Checked on every supported Keras.
     """
     return _call_of(_read(layer, "_inbound_nodes")[-1]).outputs[0]
 
@@ -165,7 +172,7 @@ def fill_in(call: Call, tensors: dict[int, Any]) -> tuple[tuple[Any, ...], dict[
     """The call's recorded arguments with each symbolic tensor replaced via `tensors`.
 
     `tensors` maps `id(old tensor)` to its replacement; this is how `keras.Function` replays
-    a graph (`Node.arguments.fill_in`). Checked on Keras 3.6 to 3.15.
+    a graph (`Node.arguments.fill_in`). Checked on every supported Keras.
     """
     args, kwargs = _read(_read(call._node, "arguments"), "fill_in")(tensors)
     return tuple(args), dict(kwargs)
@@ -174,9 +181,9 @@ def fill_in(call: Call, tensors: dict[int, Any]) -> tuple[tuple[Any, ...], dict[
 def call_context_args(operation: keras.Operation) -> frozenset[str]:
     """The call arguments an outer call passes on to this operation (`training`, ...).
 
-    Keras 3.10 to 3.15 keep them in `layer._call_context_args` (`{"training"}` plus any a
-    layer registers). Keras 3.6 to 3.9 have no such set and propagate `training` only, so
-    that is what this returns there; a raw `keras.ops` operation takes none.
+    Keras 3.10 and newer keep them in `layer._call_context_args` (`{"training"}` plus any a
+    layer registers). Older Keras has no such set and propagates `training` only, so that
+    is what this returns there; a raw `keras.ops` operation takes none.
     """
     if not isinstance(operation, keras.layers.Layer):
         return frozenset()
@@ -186,7 +193,7 @@ def call_context_args(operation: keras.Operation) -> frozenset[str]:
 def attached_mask(tensor: KerasTensor) -> Any:
     """The mask Keras attached to a tensor (`_keras_mask`), or None.
 
-    Read through `keras.src.backend.get_keras_mask`. Checked on Keras 3.6 to 3.15.
+    Read through `keras.src.backend.get_keras_mask`. Checked on every supported Keras.
     """
     return get_keras_mask(tensor)
 
@@ -196,7 +203,7 @@ def make_input(tensor: KerasTensor, *, name: str | None, optional: bool) -> Kera
 
     `keras.Input(ragged=...)` and `KerasTensor.ragged` exist from Keras 3.9; older versions
     have no ragged symbolic tensors, so the argument is passed only for a ragged tensor.
-    Checked on Keras 3.6 to 3.15.
+    Checked on every supported Keras.
     """
     ragged = {"ragged": True} if getattr(tensor, "ragged", False) else {}
     return keras.Input(
@@ -214,7 +221,7 @@ def set_model_trainable_flag(model: keras.Model, value: bool) -> None:
 
     The public setter (`model.trainable = value`) also sets the flag of every layer, which
     would change layers a converted model shares with its original. Writes `_trainable`,
-    the attribute behind the public getter. Checked on Keras 3.6 to 3.15.
+    the attribute behind the public getter. Checked on every supported Keras.
     """
     model._trainable = value
 
@@ -226,7 +233,7 @@ def unsafe_deserialization() -> Iterator[None]:
     Keras's safe mode refuses to deserialize lambda code from untrusted files; a config
     read from a layer of this very process is not untrusted. `SafeModeScope` (in
     `keras.src.saving.serialization_lib`) scopes the setting, unlike the global
-    `keras.config.enable_unsafe_deserialization()`. Checked on Keras 3.6 to 3.15.
+    `keras.config.enable_unsafe_deserialization()`. Checked on every supported Keras.
     """
     with SafeModeScope(safe_mode=False):
         yield
@@ -235,7 +242,7 @@ def unsafe_deserialization() -> Iterator[None]:
 def safe_mode_scope(safe_mode: bool) -> contextlib.AbstractContextManager:
     """A scope in which deserialization refuses (True) or allows (False) Python lambdas.
 
-    `SafeModeScope`, in `keras.src.saving.serialization_lib`. Checked on Keras 3.6 to 3.15.
+    `SafeModeScope`, in `keras.src.saving.serialization_lib`. Checked on every supported Keras.
     """
     return SafeModeScope(safe_mode=safe_mode)
 
@@ -255,7 +262,8 @@ def keras_application_layer_module(class_name: str) -> str | None:
     ConvNeXt's `LayerScale` and `StochasticDepth` and Inception-ResNet-V2's
     `CustomScaleLayer` are private classes of `keras.src.applications`, with the same
     arguments and computation as Keras 2's. Keras's own deserializer imports a `keras.*`
-    module a configuration names, which is how these reach the model. Checked on Keras 3.15.
+    module a configuration names, which is how these reach the model. Checked on the latest
+    supported Keras only (`_versions.LATEST`).
     """
     return _APPLICATION_LAYERS.get(class_name)
 
@@ -266,7 +274,7 @@ def legacy_model_from_config(config: dict, custom_objects: dict[str, Any]) -> ke
     Mirrors `keras.src.legacy.saving.legacy_h5_format.load_model_from_hdf5`: the global
     custom objects merged with `custom_objects`, `saving_utils.model_from_config` under
     `saving_options.keras_option_scope(use_legacy_config=True)`. Keras 3 has no public
-    reader of Keras 2 configurations. Checked on Keras 3.6 to 3.15.
+    reader of Keras 2 configurations. Checked on every supported Keras.
     """
     objects = {**keras.saving.get_custom_objects(), **custom_objects}
     with saving_options.keras_option_scope(use_legacy_config=True):
@@ -277,6 +285,41 @@ def legacy_compile_arguments(training_config: dict, custom_objects: dict[str, An
     """`compile()` arguments from a Keras 2 `.h5` file's `training_config`.
 
     `saving_utils.compile_args_from_training_config`, which `load_model` uses for `.h5`
-    files. Checked on Keras 3.6 to 3.15.
+    files. Checked on every supported Keras.
     """
     return saving_utils.compile_args_from_training_config(training_config, custom_objects)
+
+
+def layer_class(class_name: str) -> type | None:
+    """The class `keras.layers.<class_name>`, or None where Keras has no public layer of it.
+
+    The name comes from a file, so it is looked up among the public names only: a private or
+    dunder name (`__class__`) is no layer. Public API.
+    """
+    if class_name.startswith("_"):
+        return None
+    found = getattr(keras.layers, class_name, None)
+    return found if isinstance(found, type) else None
+
+
+def imported_class(module: str, class_name: str) -> type | None:
+    """The class `class_name` of `module` if that module is imported already, else None.
+
+    Keras's deserializer looks a class up by the module a configuration names (often a
+    private `keras.src` one); this asks the same question without importing anything.
+    """
+    loaded = sys.modules.get(module)
+    found = vars(loaded).get(class_name) if loaded is not None else None
+    return found if isinstance(found, type) else None
+
+
+def held_sublayers(layer: keras.layers.Layer) -> dict[str, keras.layers.Layer]:
+    """The sub-layers `layer` holds, by the attribute that holds each.
+
+    The attributes are those under which Keras 2 files keep a sub-layer's weights
+    (`_tf_keras_names.SUBLAYERS`); Keras 3's wrappers, recurrent layers and `Bidirectional`
+    hold their sub-layers under the same names. Public API, read here because the names
+    come from a table. Checked on every supported Keras.
+    """
+    found = {name: getattr(layer, name, None) for name in SUBLAYERS}
+    return {name: sub for name, sub in found.items() if isinstance(sub, keras.layers.Layer)}

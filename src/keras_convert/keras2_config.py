@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import keras
-
-from keras_convert._keras_api import keras_application_layer_module
+from keras_convert._keras_api import keras_application_layer_module, layer_class
+from keras_convert._tf_keras_names import counts_construction_as_call
 from keras_convert.keras2_ops import TENSOR, UnmappedError, check_call
 
 __all__ = ["UnmappedError", "keras3_name", "legacy_form"]
@@ -103,7 +102,7 @@ def _rewrite(node: Any, *, inner: bool) -> Any:
     config = result["config"]
     if isinstance(config, dict):
         _drop_keras2_arguments(class_name, config)
-    if inner and isinstance(getattr(keras.layers, class_name, None), type):
+    if inner and layer_class(class_name) is not None:
         result["module"] = "keras.layers"
     elif _is_application_layer(class_name, config):
         # Keras 2 registers Inception-ResNet-V2's layer as "Custom>CustomScaleLayer".
@@ -278,15 +277,17 @@ def _renumber_nested_calls(model: dict) -> None:
     """Makes a Functional configuration's references to nested models count as Keras 3 does.
 
     Keras 2 counts a nested model's own construction as its call number 0 when the model
-    starts with an input layer (`_should_skip_first_node` in tf_keras's `functional.py`),
-    so the outer graph calls it as number 1; Keras 3 records no such call and numbers the
+    starts with an input layer (`_tf_keras_names.counts_construction_as_call`), so the
+    outer graph calls it as number 1; Keras 3 records no such call and numbers the
     outer call 0 (its own reader of Keras 2 `.h5` files does not renumber, and fails on
     such a model with "Invalid Functional model configuration"). In place.
     """
     config = model["config"]
     if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
         return
-    shifted = {entry["config"]["name"] for entry in config["layers"] if _has_own_call(entry)}
+    shifted = {
+        entry["config"]["name"] for entry in config["layers"] if counts_construction_as_call(entry)
+    }
     if not shifted:
         return
 
@@ -304,17 +305,3 @@ def _renumber_nested_calls(model: dict) -> None:
         renumber(entry.get("inbound_nodes"))
     renumber(config.get("input_layers"))
     renumber(config.get("output_layers"))
-
-
-def _has_own_call(entry: dict) -> bool:
-    """Whether Keras 2 gave this layer entry (a nested model) a call of its own."""
-    if entry.get("class_name") in ("Functional", "Model"):
-        return True
-    config = entry.get("config")
-    layers = config.get("layers") if isinstance(config, dict) else None
-    return (
-        entry.get("class_name") == "Sequential"
-        and isinstance(layers, list)
-        and bool(layers)
-        and layers[0].get("class_name") == "InputLayer"
-    )

@@ -25,7 +25,6 @@ import io
 import json
 import os
 import re
-import sys
 import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
@@ -35,10 +34,14 @@ from typing import Any
 import keras
 
 from keras_convert._keras_api import (
+    held_sublayers,
+    imported_class,
+    layer_class,
     legacy_compile_arguments,
     legacy_model_from_config,
     safe_mode_scope,
 )
+from keras_convert._tf_keras_names import SUBLAYERS, GroupNames, saved_layers
 from keras_convert.errors import ModelFileError, keras_reason, wrong_type
 from keras_convert.files import MAX_LAYERS, SavedFile, check_hdf5, inspect_file
 from keras_convert.keras2_config import UnmappedError, keras3_name, legacy_form
@@ -235,8 +238,8 @@ class _Keras2Weights:
     the order trainable first, then non-trainable; a nested model's layers under its own
     `layers/`. A Keras 2 Sequential model's `layers` leave out its input layer. That is the
     naming of `tf_keras.src.saving.saving_lib` (`_save_container_state`), replayed here on
-    the configuration (which lists the layers in the same order), so each stored array
-    goes to the layer Keras 2 took it from, checked by count and shape.
+    the configuration (which lists the layers in the same order; see `_tf_keras_names`), so
+    each stored array goes to the layer Keras 2 took it from, checked by count and shape.
     """
 
     def __init__(self, path: Path, data: bytes | None) -> None:
@@ -278,21 +281,13 @@ class _Keras2Weights:
             )
 
     def _container(self, model, config, group, visited, used) -> None:
-        counters: dict[str, int] = {}
-        entries = config["config"]["layers"]
-        if config["class_name"] == "Sequential":
-            entries = [e for e in entries if e["class_name"] != "InputLayer"]
-        for entry in entries:
+        names = GroupNames()
+        for entry in saved_layers(config):
             layer = self._layer(model, entry["config"]["name"])
             if id(layer) in visited:
                 continue
             visited.add(id(layer))
-            name = _snake_case(entry["class_name"])
-            if name in counters:
-                counters[name] += 1
-                name = f"{name}_{counters[name]}"
-            else:
-                counters[name] = 0
+            name = names(entry["class_name"])
             if name not in group:
                 if layer.weights:
                     raise ModelFileError(
@@ -347,7 +342,8 @@ class _Keras2Weights:
                     "files",
                     remedy="save the model from Keras 2 as .h5 and load that",
                 )
-        sublayers = {key: getattr(layer, key, None) for key in children}
+        held = held_sublayers(layer)
+        sublayers = {key: held.get(key) for key in children}
         inner = {id(v) for sub in sublayers.values() if sub is not None for v in sub.weights}
         own = [v for v in layer.weights if id(v) not in inner]
         ordered = [v for v in own if v.trainable] + [v for v in own if not v.trainable]
@@ -365,12 +361,6 @@ class _Keras2Weights:
                 )
             assigned += self._owned(sublayer, class_name, group[key], used)
         return assigned
-
-
-# The sub-layers under whose attribute names Keras 2 `.keras` files keep a layer's weights
-# (`tf_keras.src.saving.saving_lib`): a wrapper's `layer`, a recurrent layer's `cell`,
-# `Bidirectional`'s two directions. Keras 3's layers have the same attributes.
-SUBLAYERS = ("layer", "cell", "forward_layer", "backward_layer")
 
 
 class _Keras2H5Weights:
@@ -546,13 +536,6 @@ def _datasets(group) -> Iterator[tuple[str, Any]]:
             yield from _datasets(item)
 
 
-def _snake_case(name: str) -> str:
-    """Keras 2's `generic_utils.to_snake_case`, which named the groups of its weights files."""
-    intermediate = re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
-    insecure = re.sub("([a-z])([A-Z])", r"\1_\2", intermediate).lower()
-    return insecure if insecure[0] != "_" else "private" + insecure
-
-
 def _diagnosis(
     path: Path,
     config: dict | None,
@@ -663,24 +646,18 @@ def _is_known(node: dict, custom: dict, *, legacy: bool) -> bool:
         return True
     module = node.get("module") or ""
     if legacy or module.split(".")[0] in KERAS_FAMILY:
-        return _builtin(class_name) or _imported_module_has(module, class_name)
+        return _builtin(class_name) or imported_class(module, class_name) is not None
     return False
 
 
 def _builtin(class_name: str) -> bool:
     """Whether Keras 3 has a model or layer class of this name."""
-    return class_name in MODEL_CLASSES or isinstance(getattr(keras.layers, class_name, None), type)
+    return class_name in MODEL_CLASSES or layer_class(class_name) is not None
 
 
 # The packages whose classes Keras's own deserialization resolves by module name
 # (`keras.src.saving.serialization_lib`), and so the only ones a file's `module` may name.
 KERAS_FAMILY = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp"})
-
-
-def _imported_module_has(module: str, name: str) -> bool:
-    """Whether `module`, if already imported, defines the class `name`."""
-    loaded = sys.modules.get(module)
-    return loaded is not None and isinstance(vars(loaded).get(name), type)
 
 
 def _holds_python_code(node: dict) -> bool:
