@@ -21,7 +21,7 @@ from keras_convert import (
     to_functional,
     to_sequential,
 )
-from keras_convert.keras2_ops import TensorFlowOp, UnmappedError
+from keras_convert.keras2_ops import TensorFlowOp, UnmappedError, keras2_hard_sigmoid
 from tools.make_keras2_files import BATCH, mixed_float16, write
 
 
@@ -60,6 +60,16 @@ def _stateful_lstm(tf_keras):
     k = tf_keras.layers
     inputs = k.Input(batch_shape=(BATCH, 6, 3), name="x")
     return tf_keras.Model(inputs, k.LSTM(4, stateful=True, name="lstm")(inputs), name="stateful")
+
+
+def _hard_sigmoid(tf_keras):
+    """Keras 2's hard_sigmoid (0.2x + 0.5), which Keras 3 defines as x/6 + 0.5: named by a
+    Dense layer, and as ConvLSTM2D's default recurrent activation (with `time_major`)."""
+    k = tf_keras.layers
+    inputs = k.Input((2, 5, 5, 2), name="frames")
+    x = k.ConvLSTM2D(2, 3, return_sequences=True, name="clstm")(inputs)
+    x = k.Dense(3, activation="hard_sigmoid", name="dense")(k.Flatten(name="flat")(x))
+    return tf_keras.Model(inputs, x, name="hard_sigmoid")
 
 
 def _nested(tf_keras):
@@ -137,6 +147,7 @@ KINDS = {
     "recurrent_masked": _recurrent,
     "lstm_return_state": _lstm_states,
     "lstm_stateful": _stateful_lstm,
+    "hard_sigmoid": _hard_sigmoid,
     "nested_4_levels": _nested,
     "mixed_float16": mixed_float16,
     "tensorflow_ops": _tensorflow_ops,
@@ -189,6 +200,7 @@ CONVERTED = [
     "time_distributed_conv2d",
     "recurrent_masked",
     "lstm_return_state",
+    "hard_sigmoid",
     "nested_4_levels",
     "mixed_float16",
     "tensorflow_ops",
@@ -290,3 +302,12 @@ def test_the_op_layer_refuses_ops_outside_the_allow_list():
         TensorFlowOp("signal.fft", {"__tensor__": 0}, {}, name="fft")
     with pytest.raises(UnmappedError, match="slices a tensor"):
         TensorFlowOp("__operators__.getitem", {"__tensor__": 0}, {"slice_spec": ["x"]})
+
+
+def test_keras2_hard_sigmoid_is_keras2s_not_keras3s_on_this_backend():
+    x = np.array([-3.0, -1.0, 0.0, 1.0, 2.0, 3.0], dtype="float32")
+    keras2 = np.clip(0.2 * x + 0.5, 0, 1)  # tf_keras.activations.hard_sigmoid's definition
+    got = keras.ops.convert_to_numpy(keras2_hard_sigmoid(x))
+    np.testing.assert_allclose(got, keras2, atol=1e-7)
+    keras3 = keras.ops.convert_to_numpy(keras.activations.hard_sigmoid(x))
+    assert np.abs(keras3 - keras2).max() > 0.05  # the reason the loader maps it

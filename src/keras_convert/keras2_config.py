@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import keras
+
 from keras_convert._keras_api import keras_application_layer_module, layer_class
 from keras_convert._tf_keras_names import counts_construction_as_call
-from keras_convert.keras2_ops import TENSOR, UnmappedError, check_call
+from keras_convert.keras2_ops import TENSOR, UnmappedError, check_call, keras2_hard_sigmoid
 
 __all__ = ["UnmappedError", "keras3_name", "legacy_form"]
 
@@ -33,6 +35,9 @@ KERAS2_ONLY_ARGUMENTS: dict[str, dict[str, Any]] = {
     "GRU": _RNN,
     "SimpleRNN": _RNN,
     "RNN": _RNN,
+    "ConvLSTM1D": _RNN,
+    "ConvLSTM2D": _RNN,
+    "ConvLSTM3D": _RNN,
     "DepthwiseConv1D": {"groups": (1,)},
     "DepthwiseConv2D": {"groups": (1,)},
     "SeparableConv1D": _SEPARABLE,
@@ -102,6 +107,7 @@ def _rewrite(node: Any, *, inner: bool) -> Any:
     config = result["config"]
     if isinstance(config, dict):
         _drop_keras2_arguments(class_name, config)
+        _keep_keras2_activations(config)
     if inner and layer_class(class_name) is not None:
         result["module"] = "keras.layers"
     elif _is_application_layer(class_name, config):
@@ -142,6 +148,22 @@ def _drop_keras2_arguments(class_name: str, config: dict) -> None:
                 f"which Keras 3's {class_name} does not have",
                 "rebuild the layer without it in Keras 2 and save it again",
             )
+
+
+# Keras 2 activations that Keras 3 defines differently under the same name, each mapped
+# onto a function that computes what Keras 2's did (every other tf_keras activation was
+# compared with Keras 3's on [-6, 6]: equal).
+KERAS2_ACTIVATIONS = {"hard_sigmoid": keras2_hard_sigmoid}
+ACTIVATION_KEYS = ("activation", "recurrent_activation")
+
+
+def _keep_keras2_activations(config: dict) -> None:
+    """Replaces, in place, each activation of `KERAS2_ACTIVATIONS` with Keras 2's own."""
+    for key in ACTIVATION_KEYS:
+        name = config.get(key)
+        if isinstance(name, str) and name in KERAS2_ACTIVATIONS:
+            # A registered function's name: the form Keras's legacy reader resolves.
+            config[key] = keras.saving.get_registered_name(KERAS2_ACTIVATIONS[name])
 
 
 def _is_application_layer(class_name: str, config: Any) -> bool:

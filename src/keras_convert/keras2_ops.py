@@ -18,7 +18,7 @@ from typing import Any
 import keras
 from keras import ops
 
-__all__ = ["OPS", "TensorFlowOp", "UnmappedError"]
+__all__ = ["OPS", "TensorFlowOp", "UnmappedError", "keras2_hard_sigmoid"]
 
 # Marks a tensor argument in `TensorFlowOp`'s templates: {"__tensor__": index in inputs}.
 TENSOR = "__tensor__"
@@ -267,6 +267,17 @@ class TensorFlowOp(keras.layers.Layer):
         config.pop("autocast", None)
         config.update(function=self.function, arguments=self.first_argument, keywords=self.keywords)
         return config
+
+
+@keras.saving.register_keras_serializable(package="keras_convert")
+def keras2_hard_sigmoid(x):
+    """Keras 2's `hard_sigmoid`: `clip(0.2 * x + 0.5, 0, 1)`.
+
+    Keras 3's function of the same name is `clip(x / 6 + 0.5, 0, 1)`, so a Keras 2 layer
+    that names "hard_sigmoid" (ConvLSTM2D's default recurrent activation among them) would
+    load under that name and compute something else.
+    """
+    return ops.clip(0.2 * x + 0.5, 0.0, 1.0)
 
 
 def _fill(template: Any, tensors: list) -> Any:
