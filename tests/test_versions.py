@@ -66,3 +66,25 @@ def test_the_page_shows_the_book_run_on_each_backend():
     for run in MATRIX["book"]:
         assert run["failed"] == 0 and run["passed"] > 0, run["backend"]
         assert run["keras"] == pinned("requirements.txt", "keras")
+
+
+def test_the_page_names_the_tensorflow_only_cells_of_the_keras2_chapters():
+    """Each chapter that is TensorFlow-only in part is counted on the page as its tags say,
+    and each chapter that is TensorFlow-only as a whole is named as such."""
+    prose = " ".join(PAGE.split())
+    whole = []
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        number = int(path.name.split("_")[0])
+        if notebook["metadata"].get("tensorflow_only"):
+            whole.append(number)
+            continue
+        cells = [c for c in notebook["cells"] if c["cell_type"] == "code"]
+        tagged = [c for c in cells if "tensorflow-only" in c["metadata"].get("tags", [])]
+        if tagged:
+            claim = f"Chapter {number}: {len(tagged)} of {len(cells)} code cells TensorFlow-only"
+            assert claim in prose, claim
+    if whole:
+        *first, last = (str(number) for number in whole)
+        named = f"Chapters {', '.join(first)} and {last}" if first else f"Chapter {last}"
+        assert f"{named} (" in prose and "are TensorFlow-only as a whole" in prose, named
