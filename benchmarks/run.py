@@ -6,6 +6,7 @@ the raw JSON of each, one figure per question, and results.md (the tables and th
 that produced them), which book/performance.md includes. Commit those files to publish a
 new measurement. `--only notebooks` (or conversion, inference) reruns only those and reuses the
 others' last recorded results: publish such a mix only from the same machine and day.
+bench_export.py runs last (`--only export`); its table goes into export.md.
 """
 
 import argparse
@@ -21,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from bench_export import table as export_table
 from bench_notebooks import child_env  # this folder: on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
@@ -29,6 +31,7 @@ SCRIPTS = {
     "conversion": ["bench_conversion.py"],
     "inference": ["bench_inference.py"],
     "notebooks": ["bench_notebooks.py"],
+    "export": ["bench_export.py"],  # its table goes into export.md
 }
 
 
@@ -218,9 +221,10 @@ def main() -> int:
     )
     only = parser.parse_args().only or list(SCRIPTS)
     OUT.mkdir(parents=True, exist_ok=True)
-    conversion, inference, notebooks = (
+    conversion, inference, notebooks, export = (
         run(name) if name in only else recorded(name) for name in SCRIPTS
     )
+    (OUT / "export.md").write_text(export_table(export), encoding="utf-8")
     plot_conversion(conversion)
     plot_inference(inference)
     plot_notebooks(notebooks)

@@ -7,6 +7,11 @@ outputs on each backend. What only TensorFlow can show is marked, and skipped el
 - every cell of a notebook whose metadata says `"tensorflow_only": true` (a chapter about
   TensorFlow's own formats).
 
+A code cell tagged `output-per-backend` prints the reader's own backend's result (STYLE.md,
+"Per backend"): it runs, and its assertions are checked, on every backend, but its output
+is compared with the stored one on TensorFlow only. (nbval's own `# NBVAL_IGNORE_OUTPUT`
+must stand alone on its line, with no reason beside it, and ignores it on every backend.)
+
 The backend is the kernel's: `KERAS_BACKEND`, else `backend` in `$KERAS_HOME/keras.json`
 (`~/.keras`), else TensorFlow, the order Keras itself uses. With `--nbval-summary PATH`, the
 run writes how many cells were compared, passed, failed and skipped, per notebook, to PATH
@@ -27,6 +32,7 @@ from pathlib import Path
 import pytest
 
 TAG = "tensorflow-only"
+PER_BACKEND_TAG = "output-per-backend"
 NOTEBOOK_FLAG = "tensorflow_only"
 BACKEND_PACKAGES = {"tensorflow": "tensorflow-cpu", "jax": "jax", "torch": "torch"}
 
@@ -70,6 +76,8 @@ def pytest_collection_modifyitems(config, items):
         cell = getattr(item, "cell", None)
         if cell is not None and is_tensorflow_only(cell, item.parent.nb.metadata):
             item.add_marker(skip)
+        elif cell is not None and PER_BACKEND_TAG in cell.get("metadata", {}).get("tags", []):
+            item.options["check"] = False
 
 
 class _Tally:

@@ -729,8 +729,8 @@ def _parser() -> argparse.ArgumentParser:
         "--format",
         required=True,
         choices=list(EXPORT_FORMATS),
-        help="onnx (needs tf2onnx, onnx, onnxruntime), litert (.tflite; needs ai-edge-litert) "
-        "or saved_model (a folder); TensorFlow backend",
+        help="onnx (any backend; needs onnx, onnxruntime, and tf2onnx or jax2onnx), litert "
+        "(.tflite; TensorFlow; needs ai-edge-litert) or saved_model (a folder; TensorFlow, JAX)",
     )
     export.add_argument(
         "-o", "--output", required=True, metavar="OUT", help="a .onnx, .tflite file or a folder"

@@ -16,6 +16,11 @@ Three traps it takes care of:
   `serving_default_a:0`): feeding them by position gives a shape error or, with equal
   shapes, a wrong answer. Every runtime here is fed by input name.
 - ONNX export needs the float32 dtype policy; another policy is a typed error up front.
+
+Each backend has its own routes (`_ROUTES`, read from Keras 3.15.1's keras/src/export/):
+ONNX from TensorFlow (tf2onnx), JAX (jax2onnx) and PyTorch (torch.onnx); LiteRT from TensorFlow;
+SavedModel from TensorFlow and JAX (jax2tf, which needs TensorFlow installed). Any other
+pair is a typed error before anything is written, which says why (`_NO_ROUTE`).
 """
 
 from __future__ import annotations
@@ -79,20 +84,42 @@ class ExportReport:
 
 
 @dataclass(frozen=True)
-class _Format:
-    """What a format needs on the TensorFlow backend, as (module, pip package) pairs."""
+class _Route:
+    """How Keras writes one format on one backend: what it needs, as (module, pip package)."""
 
     exporter: tuple[tuple[str, str], ...]
     runtime: tuple[str, str]
-    suffix: str | None
 
 
-_FORMATS = {
-    "onnx": _Format(
-        (("tf2onnx", "tf2onnx"), ("onnx", "onnx")), ("onnxruntime", "onnxruntime"), None
+_SUFFIX = {"onnx": None, "litert": ".tflite", "tf_saved_model": None}
+_ONNXRUNTIME = ("onnxruntime", "onnxruntime")
+_LITERT = ("ai_edge_litert", "ai-edge-litert")
+_TENSORFLOW = ("tensorflow", "tensorflow")
+# What Keras 3.15.1's exporters (keras/src/export/) write on each backend, and the packages
+# each route imports. PyTorch's ONNX route is torch.onnx's TorchScript exporter, which Keras
+# picks for a free batch dimension and which needs only `onnx` besides torch.
+_ROUTES = {
+    ("tensorflow", "onnx"): _Route((("tf2onnx", "tf2onnx"), ("onnx", "onnx")), _ONNXRUNTIME),
+    ("jax", "onnx"): _Route((("jax2onnx", "jax2onnx"), ("onnx", "onnx")), _ONNXRUNTIME),
+    ("torch", "onnx"): _Route((("onnx", "onnx"),), _ONNXRUNTIME),
+    ("tensorflow", "litert"): _Route((), _LITERT),
+    ("tensorflow", "tf_saved_model"): _Route((), _TENSORFLOW),
+    ("jax", "tf_saved_model"): _Route((_TENSORFLOW,), _TENSORFLOW),
+}
+# Why the other pairs of the three backends are refused.
+_NO_ROUTE = {
+    ("jax", "litert"): (
+        "Keras 3.15 cannot: its LiteRT exporter runs on TensorFlow and PyTorch only, "
+        "keras/src/export/litert.py"
     ),
-    "litert": _Format((), ("ai_edge_litert", "ai-edge-litert"), ".tflite"),
-    "tf_saved_model": _Format((), ("tensorflow", "tensorflow"), None),
+    ("torch", "litert"): (
+        "Keras 3.15 writes it through litert-torch with the batch size fixed at 1 and the "
+        "inputs renamed args_0, args_1, ..., a route keras_convert does not check"
+    ),
+    ("torch", "tf_saved_model"): (
+        "Keras 3.15 goes through torch_xla's StableHLO and TensorFlow there, "
+        "keras/src/backend/torch/export.py, a route keras_convert does not check"
+    ),
 }
 
 
@@ -119,13 +146,16 @@ def export(
     standard-normal floats, integers from 0 up to 10 or the smallest `Embedding.input_dim`,
     seed 0), and each output, matched by name, must satisfy
     `|artefact - keras| <= atol + rtol * |keras|` against the Keras model called with
-    `training=False`. ONNX names a model's outputs by their dict keys, if it returns a
-    dict, or else after TensorFlow's `Identity` operations, in the model's output order;
-    those are matched in that order and by shape.
+    `training=False`. An ONNX file names outputs after its exporter's operations
+    (tf2onnx keeps a returned dict's keys) and lists them in the model's flat output
+    order; those are matched in that order and by shape.
 
-    Only the TensorFlow backend exports here (KERAS_BACKEND=tensorflow): on JAX and
-    PyTorch, Keras's exporters need other packages and give other signatures, which
-    keras_convert does not check, so it raises `ExportError` instead.
+    Each backend exports with Keras's own route and packages: ONNX on TensorFlow
+    (`tf2onnx`, `onnx`), JAX (`jax2onnx`, `onnx`) and PyTorch (`onnx`); LiteRT on
+    TensorFlow; SavedModel on TensorFlow and JAX (`tensorflow`). Verifying needs the
+    runtime: `onnxruntime`, `ai-edge-litert` or `tensorflow`. The other pairs raise
+    `ExportError`: Keras 3.15 cannot write LiteRT on JAX, and its LiteRT and SavedModel
+    routes on PyTorch (litert-torch; torch_xla) are not checked here.
 
     Args:
         model: A built Sequential or Functional model. (A subclassed model has no
@@ -144,10 +174,11 @@ def export(
         runtime (name and version) that measured it.
 
     Raises:
-        ExportError: the format is unknown or needs another backend; a package the format
-            needs is not installed (`package` names it; nothing is written); a layer's
-            dtype policy is not float32 (ONNX); the format cannot express an operation of
-            the model (`operation` names it); or the runtime cannot load the artefact.
+        ExportError: the format is unknown or this backend cannot export it; a package
+            the format needs on this backend is not installed (`package` names it;
+            nothing is written); a layer's dtype policy is not float32 (ONNX); the
+            format cannot express an operation of the model (`operation` names it); or
+            the runtime cannot load the artefact.
         NotEquivalentError: (an `AssertionError`) the artefact takes other inputs than
             the model, returns other outputs, or an output differs beyond the tolerance.
         UnbuiltModelError: the model has no known input shape.
@@ -161,22 +192,22 @@ def export(
     model = keras.Sequential(
         [keras.Input(shape=(4,), name="features"), keras.layers.Dense(2)], name="mlp"
     )
-    path = pathlib.Path(tempfile.mkdtemp()) / "mlp"
-    report = export(model, path, format="tf_saved_model")
+    path = pathlib.Path(tempfile.mkdtemp()) / "mlp.onnx"
+    report = export(model, path, format="onnx")  # any backend
     assert report.max_abs_diff <= 1e-5
     ```
     """
     if not isinstance(model, keras.Model):
         raise wrong_type("export", "a keras.Model", model)
-    spec = _check_format(format)
+    route = _route(format)
     path = Path(path)
-    if spec.suffix is not None and path.suffix != spec.suffix:
+    suffix = _SUFFIX[format]
+    if suffix is not None and path.suffix != suffix:
         raise ExportError(
-            f"a {format} file's name must end in '{spec.suffix}' (Keras requires it), "
-            f"not '{path.name}'",
+            f"a {format} file's name must end in '{suffix}' (Keras requires it), not '{path.name}'",
             format=format,
         )
-    for module, package in spec.exporter + ((spec.runtime,) if verify else ()):
+    for module, package in route.exporter + ((route.runtime,) if verify else ()):
         _require(module, package, format)
     if format == "onnx":
         _check_float32(model)
@@ -185,6 +216,14 @@ def export(
     with _tf2onnx_log() as unsupported, warnings.catch_warnings():
         # Keras's patch of tf2onnx for NumPy 2 reads `np.object`, which warns.
         warnings.filterwarnings("ignore", message=".*np.object", category=FutureWarning)
+        # PyTorch: Keras 3.15 calls torch.onnx's TorchScript exporter for a free batch
+        # dimension, which torch 2.9+ deprecates, and its trace of Keras's variables warns
+        # (Keras's own filters for these end before the export). Until Keras moves to
+        # torch.export with dynamic shapes, they say nothing the user can act on.
+        for message in ("You are using the legacy TorchScript", "The feature will be removed"):
+            warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
+        for message in ("Converting a tensor to a Python", "torch.as_tensor results are"):
+            warnings.filterwarnings("ignore", message=message)
         try:
             model.export(str(path), format=format, input_signature=signature, verbose=False)
         except Exception as error:
@@ -209,36 +248,43 @@ def export(
     flat = sample_inputs(model)
     feeds = {tensor.name: value for tensor, value in zip(inputs, flat, strict=True)}
     expected = _keras_outputs(model, flat)
-    module, package = spec.runtime
+    module, package = route.runtime
     actual = _RUNNERS[format](path, feeds)
+    if format == "onnx" and sorted(actual) != sorted(expected) and len(actual) == len(expected):
+        # ONNX names outputs after the exporter's last operations (tf2onnx: `Identity:0`,
+        # jax2onnx: `add_out_4`, torch.onnx: `65`), dict keys aside (tf2onnx); each
+        # exporter lists them in the order of the model's flat outputs.
+        actual = dict(zip(expected, actual.values(), strict=True))
     largest = _compare(model, format, path, expected, actual, atol, rtol, package)
     version = getattr(importlib.import_module(module), "__version__", None)
     return ExportReport(format, path, largest, package, version)
 
 
-def _check_format(format: str) -> _Format:
-    if format not in _FORMATS:
+def _route(format: str) -> _Route:
+    """How Keras writes `format` on this backend, or an `ExportError` saying it cannot."""
+    if format not in _SUFFIX:
         raise ExportError(
             f"unknown format {format!r}; choose one of {', '.join(map(repr, FORMATS))}",
             format=str(format),
         )
     backend = keras.backend.backend()
-    if backend != "tensorflow":
-        raise ExportError(
-            f"keras_convert.export runs on the TensorFlow backend only (this is {backend}): "
-            "pip install tensorflow and set KERAS_BACKEND=tensorflow, or call "
-            f"model.export(..., format={format!r}) yourself, unchecked",
-            format=format,
-            package="tensorflow",
-        )
-    return _FORMATS[format]
+    if (backend, format) in _ROUTES:
+        return _ROUTES[backend, format]
+    able = [name for name, able_format in _ROUTES if able_format == format]
+    reason = _NO_ROUTE.get((backend, format), "not a backend it checks")
+    raise ExportError(
+        f"keras_convert cannot export {format} on the {backend} backend ({reason}); it "
+        f"exports {format} on {' and '.join(able)}: set KERAS_BACKEND to one of them",
+        format=format,
+    )
 
 
 def _require(module: str, package: str, format: str) -> None:
     if importlib.util.find_spec(module) is None:
         raise ExportError(
-            f"exporting to {format} needs the package '{package}' (module {module}), which "
-            f"is not installed: pip install {package}",
+            f"exporting to {format} on the {keras.backend.backend()} backend needs the "
+            f"package '{package}' (module {module}), which is not installed: "
+            f"pip install {package}",
             format=format,
             package=package,
         )
@@ -383,13 +429,14 @@ def _run_onnx(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]
         ) from error
     names = [node.name for node in session.get_inputs()]
     _check_input_names("onnx", path, names, feeds)
-    values = session.run(None, {name: feeds[name] for name in names})
+    try:
+        values = session.run(None, {name: feeds[name] for name in names})
+    except Exception as error:  # e.g. jax2onnx's MaxPool of VGG16, "Unsupported pooling size"
+        raise ExportError(
+            f"onnxruntime cannot run '{path}': {keras_reason(error)}", format="onnx"
+        ) from error
     output_names = [node.name for node in session.get_outputs()]
-    if not any(name.startswith("Identity") for name in output_names):
-        return dict(zip(output_names, values, strict=True))
-    # tf2onnx names the outputs of a model that returns no dict after TensorFlow's
-    # Identity operations, in the order of the model's flat outputs.
-    return {f"output_{index}": value for index, value in enumerate(values)}
+    return dict(zip(output_names, values, strict=True))
 
 
 def _run_litert(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
