@@ -42,6 +42,7 @@ from keras_convert.graph import (
 KerasTensor = keras.KerasTensor
 Shape = tuple[int | None, ...]
 Replay = Callable[[Call, tuple, dict], Any]
+Advice = Callable[[str], str]
 
 
 class LayerSource:
@@ -269,6 +270,7 @@ def sequential_from_layers(
     *,
     name: str,
     built_shapes: dict[int, Any] | None = None,
+    advice: Advice | None = None,
 ) -> keras.Sequential:
     """Builds a Sequential model, attributing any failure to the layer that caused it.
 
@@ -279,6 +281,8 @@ def sequential_from_layers(
         name: Name of the new model.
         built_shapes: `id(layer)` -> input shape the layer was built for, used in error
             messages.
+        advice: What the message advises for a layer built for another shape (see
+            `errors.shape_error`), from the layer's name.
 
     Returns:
         The new Sequential model (built if `input_template` is given).
@@ -301,7 +305,8 @@ def sequential_from_layers(
         layer = layers[index]
         received = last_call_output(layers[index - 1]) if index else new_input
         built_shape = (built_shapes or {}).get(id(layer))
-        raise shape_error(layer.name, received.shape, built_shape, error) from error
+        hint = advice(layer.name) if advice else None
+        raise shape_error(layer.name, received.shape, built_shape, error, hint) from error
     if not model.built:
         index = _first_failed_call(layers, counts)
         culprit = f"layer '{layers[index].name}'" if index is not None else "a layer"
@@ -313,17 +318,25 @@ def sequential_from_layers(
 
 
 def call_checked(
-    operation: keras.Operation, args: tuple, kwargs: dict, built_shape: Any = None
+    operation: keras.Operation,
+    args: tuple,
+    kwargs: dict,
+    built_shape: Any = None,
+    advice: Advice | None = None,
 ) -> Any:
-    """Calls `operation`, turning a failure into an `IncompatibleShapeError` naming it."""
+    """Calls `operation`, turning a failure into an `IncompatibleShapeError` naming it.
+
+    `advice` is as in `sequential_from_layers`.
+    """
     try:
         return operation(*args, **kwargs)
     except ConversionError:
         raise
     except Exception as error:
         tensors = keras.tree.flatten((args, kwargs))
-        received = [t.shape for t in tensors if isinstance(t, KerasTensor)]
-        raise shape_error(operation.name, _single(received), built_shape, error) from error
+        received = _single([t.shape for t in tensors if isinstance(t, KerasTensor)])
+        hint = advice(operation.name) if advice else None
+        raise shape_error(operation.name, received, built_shape, error, hint) from error
 
 
 def node_input_shape(node: Call) -> Any:

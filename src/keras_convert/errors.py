@@ -230,16 +230,17 @@ def keras_reason(error: Exception) -> str:
 
 
 def shape_error(
-    name: str, received: Any, built_shape: Any, error: Exception
+    name: str, received: Any, built_shape: Any, error: Exception, advice: str | None = None
 ) -> IncompatibleShapeError:
-    """An `IncompatibleShapeError` for layer `name`; raise it `from` Keras's `error`."""
+    """An `IncompatibleShapeError` for layer `name`; raise it `from` Keras's `error`.
+
+    `advice` (what to do about a layer built for another shape) follows the shapes.
+    """
     reason = keras_reason(error)
     if built_shape is not None and built_shape != received:
         message = (
             f"layer '{name}' was built for input shape {built_shape} but now receives "
-            f"{received}; insert a layer that restores the shape, or change the shape and "
-            f"'{name}' in one step: replace_layer(model, '{name}', "
-            f"keras.Sequential([new_layer, new_{name}])), then flatten(). Keras says: {reason}"
+            f"{received}{f'; {advice}' if advice else ''}. Keras says: {reason}"
         )
     else:
         message = f"layer '{name}' cannot take input shape {received}. Keras says: {reason}"
