@@ -437,10 +437,11 @@ def _conversion_message(error: Exception) -> str:
             return f"{name}: {error.reason}; --group-branches wraps such regions in blocks"
         return f"{name}: {error.reason}"
     if isinstance(error, UnbuiltModelError):
-        return (
-            f"{name}: model '{error.model_name}' is not built (the file records no input "
-            "shape); build it in Python: keras_convert.to_functional(model, input_shape=...)"
+        remedy = (
+            "The file records none; build it in Python: "
+            "keras_convert.to_functional(model, input_shape=...)"
         )
+        return f"{name}: {error.with_remedy(remedy)}"
     return f"{name}: {error}"
 
 

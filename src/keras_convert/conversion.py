@@ -51,6 +51,7 @@ from keras_convert.errors import (
     wrong_type,
 )
 from keras_convert.graph import (
+    UNBUILT_REMEDY,
     Graph,
     Segment,
     call_problem,
@@ -391,13 +392,7 @@ def _unbuilt_sequential_to_functional(
     source: LayerSource,
 ) -> keras.Model:
     if input_shape is None:
-        raise UnbuiltModelError(
-            f"Sequential model '{model.name}' is not built, so its input shape is unknown. "
-            "Pass input_shape=... (the shape of one sample, without the batch dimension), "
-            "e.g. to_functional(model, input_shape=(28, 28, 1)), or start the Sequential "
-            "with keras.Input(shape=...)",
-            model_name=model.name,
-        )
+        raise UnbuiltModelError(model.name, UNBUILT_REMEDY)
     if not model.layers:
         raise ConversionError(f"Sequential model '{model.name}' has no layers")
     shape = _standardize_shape(input_shape)

@@ -59,13 +59,26 @@ class NotSequentialError(ConversionError):
 class UnbuiltModelError(ConversionError):
     """The model has no known input shape (an unbuilt Sequential model).
 
+    The message is `Sequential model 'NAME' is not built, so its input shape is unknown.
+    REMEDY`, the remedy saying what the caller of the function that raised can do.
+
     Attributes:
         model_name: The unbuilt model's name.
+        kind: How the message names it: "Sequential model", or "model" where it may also
+            be a subclassed model.
+        remedy: What the caller can do about it.
     """
 
-    def __init__(self, message: str, *, model_name: str) -> None:
-        super().__init__(message)
+    def __init__(self, model_name: str, remedy: str, *, kind: str = "Sequential model") -> None:
         self.model_name = model_name
+        self.kind = kind
+        self.remedy = remedy
+        super().__init__(self.with_remedy(remedy))
+
+    def with_remedy(self, remedy: str) -> str:
+        """The message with another remedy (the command line words its own)."""
+        name = f"{self.kind} '{self.model_name}'"
+        return f"{name} is not built, so its input shape is unknown. {remedy}"
 
 
 class UnsupportedModelError(ConversionError):
@@ -202,6 +215,14 @@ class ExportError(ValueError):
 
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def no_layers(model_name: str) -> NotSequentialError:
+    """A `NotSequentialError` for a model whose output is its input."""
+    return NotSequentialError(
+        f"model '{model_name}' has no layers between its input and its output; "
+        "a Sequential model needs at least one layer"
+    )
 
 
 def wrong_type(function: str, expected: str, received: object) -> TypeError:

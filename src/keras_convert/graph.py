@@ -29,10 +29,17 @@ from keras_convert.errors import (
     NotSequentialError,
     UnbuiltModelError,
     UnsupportedModelError,
+    no_layers,
     wrong_type,
 )
 
 KerasTensor = keras.KerasTensor
+# What to do about an unbuilt Sequential model, wherever a graph is needed.
+UNBUILT_REMEDY = (
+    "Pass input_shape=... (the shape of one sample, without the batch dimension), "
+    "e.g. to_functional(model, input_shape=(28, 28, 1)), or start the Sequential "
+    "with keras.Input(shape=...)"
+)
 
 
 @dataclass
@@ -86,6 +93,17 @@ def check_supported(model: object, function: str) -> None:
     )
 
 
+def known_inputs(
+    model: keras.Model, remedy: str, *, kind: str = "Sequential model"
+) -> list[KerasTensor]:
+    """`model`'s flat inputs; an unbuilt model has none and raises `UnbuiltModelError`
+    (with `remedy` and `kind`, as that error takes them)."""
+    try:
+        return list(model.inputs)
+    except AttributeError:
+        raise UnbuiltModelError(model.name, remedy, kind=kind) from None
+
+
 def read_graph(model: keras.Model) -> Graph:
     """Reads the call graph of a built Sequential or Functional model.
 
@@ -102,12 +120,7 @@ def read_graph(model: keras.Model) -> Graph:
     if not is_graph_model(model):
         check_supported(model, "read_graph")
     if isinstance(model, keras.Sequential) and not model.built:
-        raise UnbuiltModelError(
-            f"Sequential model '{model.name}' is not built, so it has no graph yet. "
-            "Pass input_shape=... (without the batch dimension), or start the "
-            "Sequential with keras.Input(shape=...)",
-            model_name=model.name,
-        )
+        raise UnbuiltModelError(model.name, UNBUILT_REMEDY)
     inputs = list(model.inputs)
     outputs = list(model.outputs)
     nodes = _topological_nodes(inputs, outputs)
@@ -203,10 +216,7 @@ def chain(graph: Graph) -> list[Call]:
         nodes.append(node)
         tensor = node.outputs[0]
     if not nodes:
-        raise NotSequentialError(
-            f"model '{graph.model.name}' has no layers between its input and its output; "
-            "a Sequential model needs at least one layer"
-        )
+        raise no_layers(graph.model.name)
     return nodes
 
 
@@ -362,10 +372,7 @@ def segments(graph: Graph) -> list[Segment]:
     """
     cuts = articulation_tensors(graph)
     if len(cuts) < 2:
-        raise NotSequentialError(
-            f"model '{graph.model.name}' has no layers between its input and its output; "
-            "a Sequential model needs at least one layer"
-        )
+        raise no_layers(graph.model.name)
     positions, live = _tensor_positions(graph)
     cut_positions = [positions[id(t)] for t in cuts]
     owner: dict[int, int] = {}
