@@ -305,7 +305,11 @@ def articulation_tensors(graph: Graph) -> list[KerasTensor]:
 
     Uses the property that in a topological order of a DAG whose vertices all lie on
     some input-output path, a vertex is on every such path exactly when no edge jumps
-    over it; this makes the search linear in the size of the graph.
+    over it (a path that takes a jumping edge reaches it from before and leaves it for
+    after; a path that takes none steps through every position, it among them). A call
+    is edges from each of its inputs to each of its outputs, so it jumps over the
+    positions strictly between its first input and its last output. Time: linear in the
+    calls and tensors, plus sorting the tensors.
 
     Args:
         graph: The `Graph` of a model with one input and one output.
@@ -318,17 +322,20 @@ def articulation_tensors(graph: Graph) -> list[KerasTensor]:
     """
     _check_single_input_output(graph)
     positions, live = _tensor_positions(graph)
+    # cover[p] - cover[p - 1]: how many calls start or stop jumping over position p. A
+    # running sum over it counts the calls that jump over each position (a difference
+    # array: one step per call instead of one per position it jumps over).
     cover = [0] * (len(positions) + 1)
     for node in graph.nodes:
         outputs = [positions[id(t)] for t in node.outputs if id(t) in live]
-        if not outputs:
+        if not outputs:  # its outputs reach nothing: it is on no path
             continue
         start = min(positions[id(t)] for t in data_inputs(node))
         cover[start + 1] += 1
         cover[max(outputs)] -= 1
     by_position = sorted(live.values(), key=lambda t: positions[id(t)])
     result = []
-    running = 0
+    running = 0  # the calls that jump over the position reached
     index = 0
     for tensor in by_position:
         position = positions[id(tensor)]
@@ -375,6 +382,10 @@ def segments(graph: Graph) -> list[Segment]:
         raise no_layers(graph.model.name)
     positions, live = _tensor_positions(graph)
     cut_positions = [positions[id(t)] for t in cuts]
+    # 1. Each call goes to the gap between two cuts where its last output lies: gap k
+    # holds the calls whose last output is after cut k and at or before cut k + 1 (a
+    # binary search over the cuts). Since no call jumps over a cut, its inputs lie in
+    # that gap too, or are cut k.
     owner: dict[int, int] = {}
     groups: list[list[Call]] = [[] for _ in cuts[1:]]
     for node in graph.nodes:
@@ -382,16 +393,21 @@ def segments(graph: Graph) -> list[Segment]:
         index = bisect.bisect_left(cut_positions, last) - 1
         groups[index].append(node)
         owner[id(node)] = index
+    # 2. A layer called in several gaps spans the gaps from its first call's to its last's.
     spans: dict[int, tuple[int, int]] = {}
     for node in graph.nodes:
         if graph.calls[id(node.operation)] > 1:
             index = owner[id(node)]
             low, high = spans.get(id(node.operation), (index, index))
             spans[id(node.operation)] = (min(low, index), max(high, index))
+    # reach[k]: the last gap that gap k must be merged with.
     reach = list(range(len(groups)))
     for low, high in spans.values():
         for index in range(low, high + 1):
             reach[index] = max(reach[index], high)
+    # 3. Merge overlapping spans in one sweep, as when merging intervals: a segment runs
+    # from a gap to the furthest gap that any gap inside it reaches. Time: linear in the
+    # calls (plus a binary search each) and in the gaps that shared layers span.
     result: list[Segment] = []
     start = 0
     while start < len(groups):
