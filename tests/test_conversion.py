@@ -558,6 +558,18 @@ def test_nested_models_with_clashing_names_stay_nested():
     assert_equivalent(model, flatten(model))
 
 
+def test_a_layer_shared_with_a_nested_model_is_inlined_only_into_a_functional_model():
+    shared = layers.Dense(4, name="shared")
+    inner = keras.Sequential([keras.Input((4,)), shared], name="inner")
+    inputs = keras.Input((4,), name="x")
+    model = randomize(keras.Model(inputs, inner(shared(inputs)), name="twice"))
+    # A Functional model may call a layer twice; a Sequential model calls each layer once.
+    assert names(flatten(model)) == ["x", "shared"]
+    assert names(to_sequential(model)) == ["shared", "inner"]
+    assert_equivalent(model, flatten(model))
+    assert_equivalent(model, to_sequential(model))
+
+
 def test_nested_model_that_casts_its_input_stays_nested():
     inner = keras.Sequential(
         [keras.Input((3,), dtype="int32"), layers.Rescaling(0.5, name="half")], name="caster"

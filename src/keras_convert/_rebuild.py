@@ -5,13 +5,14 @@ with `copy=False` the new model calls the very same layer objects (shared weight
 with `copy=True` it calls copies re-created from each layer's config, built for the
 same shapes, holding bitwise-equal weights and the same `trainable` flags.
 `retrace` replays recorded calls on new tensors; `inline_sub_models` is `flatten` for a
-Functional model.
+Functional model. The one rule for inlining a nested model, whatever the API that flattens
+it: `inlinable` (it computes the same) and `claim_names` (no two layers get one name).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -41,6 +42,7 @@ from keras_convert.graph import (
 KerasTensor = keras.KerasTensor
 Shape = tuple[int | None, ...]
 Replay = Callable[[Call, tuple, dict], Any]
+Advice = Callable[[str], str]
 
 
 class LayerSource:
@@ -268,6 +270,7 @@ def sequential_from_layers(
     *,
     name: str,
     built_shapes: dict[int, Any] | None = None,
+    advice: Advice | None = None,
 ) -> keras.Sequential:
     """Builds a Sequential model, attributing any failure to the layer that caused it.
 
@@ -278,6 +281,8 @@ def sequential_from_layers(
         name: Name of the new model.
         built_shapes: `id(layer)` -> input shape the layer was built for, used in error
             messages.
+        advice: What the message advises for a layer built for another shape (see
+            `errors.shape_error`), from the layer's name.
 
     Returns:
         The new Sequential model (built if `input_template` is given).
@@ -300,7 +305,8 @@ def sequential_from_layers(
         layer = layers[index]
         received = last_call_output(layers[index - 1]) if index else new_input
         built_shape = (built_shapes or {}).get(id(layer))
-        raise shape_error(layer.name, received.shape, built_shape, error) from error
+        hint = advice(layer.name) if advice else None
+        raise shape_error(layer.name, received.shape, built_shape, error, hint) from error
     if not model.built:
         index = _first_failed_call(layers, counts)
         culprit = f"layer '{layers[index].name}'" if index is not None else "a layer"
@@ -312,17 +318,25 @@ def sequential_from_layers(
 
 
 def call_checked(
-    operation: keras.Operation, args: tuple, kwargs: dict, built_shape: Any = None
+    operation: keras.Operation,
+    args: tuple,
+    kwargs: dict,
+    built_shape: Any = None,
+    advice: Advice | None = None,
 ) -> Any:
-    """Calls `operation`, turning a failure into an `IncompatibleShapeError` naming it."""
+    """Calls `operation`, turning a failure into an `IncompatibleShapeError` naming it.
+
+    `advice` is as in `sequential_from_layers`.
+    """
     try:
         return operation(*args, **kwargs)
     except ConversionError:
         raise
     except Exception as error:
         tensors = keras.tree.flatten((args, kwargs))
-        received = [t.shape for t in tensors if isinstance(t, KerasTensor)]
-        raise shape_error(operation.name, _single(received), built_shape, error) from error
+        received = _single([t.shape for t in tensors if isinstance(t, KerasTensor)])
+        hint = advice(operation.name) if advice else None
+        raise shape_error(operation.name, received, built_shape, error, hint) from error
 
 
 def node_input_shape(node: Call) -> Any:
@@ -346,7 +360,7 @@ def inline_sub_models(model: keras.Model, source: LayerSource) -> keras.Model:
 
     Every nested Sequential or Functional sub-model (at any depth) is replaced by its own
     calls, re-traced inside the outer graph, unless that would change what it computes
-    (see `_inlinable_call`) or give two layers the same name.
+    (`inlinable`) or give two layers the same name (`claim_names`).
 
     Args:
         model: A Functional (or built Sequential) model.
@@ -375,38 +389,74 @@ def _inlined_sub_models(graph: Graph) -> dict[int, Graph]:
         operation = node.operation
         if not is_graph_model(operation) or id(operation) in rejected:
             continue
-        if id(operation) not in candidates:
+        if not inlinable(operation, node.args, node.kwargs, implicit_mask_keys(node)):
+            rejected.add(id(operation))
+            candidates.pop(id(operation), None)
+        elif id(operation) not in candidates:
             inner_model = inline_sub_models(operation, LayerSource(copy=False))
             candidates[id(operation)] = (operation, read_graph(inner_model))
-        if not _inlinable_call(node, candidates[id(operation)][1]):
-            rejected.add(id(operation))
-    used: dict[str, object] = dict(operation_names(graph))
+    taken: dict[str, object] = dict(operation_names(graph))
     inlined: dict[int, Graph] = {}
     for key, (operation, sub_graph) in candidates.items():
-        if key in rejected:
-            continue
-        inner = {node.operation.name: node.operation for node in sub_graph.nodes}
-        if all(used.get(name, op) in (op, operation) for name, op in inner.items()):
-            used.update(inner)
+        if claim_names(taken, [node.operation for node in sub_graph.nodes], operation):
             inlined[key] = sub_graph
     return inlined
 
 
-def _inlinable_call(node: Call, sub_graph: Graph) -> bool:
-    """Whether replaying the sub-model's graph in place of this call changes nothing."""
-    args, kwargs = node.args, node.kwargs
-    context = call_context_args(node.operation)
-    implicit = implicit_mask_keys(node)
-    if len(args) != 1 or any(
+def inlinable(
+    model: object, args: tuple, kwargs: dict, implicit: Collection[str] = frozenset()
+) -> bool:
+    """Whether replaying nested `model`'s own calls on `args` computes what calling it does.
+
+    True for a Sequential or Functional model called on one structure of tensors like its
+    inputs (same dtypes and ranks: Keras casts or reshapes nothing on the way in), with no
+    other arguments than call-context ones (passed on to its layers), the masks Keras
+    passes on implicitly (`implicit`), or `mask=None`. True for an unbuilt Sequential model
+    too, whose layers have no input yet to disagree with.
+    """
+    if isinstance(model, keras.Sequential) and not model.built:
+        return True
+    if not is_graph_model(model) or len(args) != 1:
+        return False
+    context = call_context_args(model)
+    if any(
         key not in context and key not in implicit and not (key == "mask" and value is None)
         for key, value in kwargs.items()
     ):
         return False
-    flat = _flat_model_inputs(args[0], sub_graph.model)
+    flat = _flat_model_inputs(args[0], model)
     return flat is not None and all(
         isinstance(x, KerasTensor) and same_input(x, t)
-        for x, t in zip(flat, sub_graph.inputs, strict=True)
+        for x, t in zip(flat, model.inputs, strict=True)
     )
+
+
+def claim_names(
+    taken: dict[str, object],
+    operations: Sequence[keras.Operation],
+    replaced: object,
+    *,
+    shared: bool = True,
+) -> bool:
+    """Whether `operations` can take the place of nested model `replaced` without two
+    operations of the model sharing a name; if so, their names are added to `taken`.
+
+    Args:
+        taken: Name -> what holds that name in the model being built.
+        operations: What would be inlined in place of `replaced`.
+        replaced: The nested model; its own name is free for what it holds.
+        shared: Whether an operation may already hold its name, that is, be called twice:
+            a Functional model may, a Sequential model calls each layer once.
+    """
+    claimed: dict[str, object] = {}
+    for operation in operations:
+        name = operation.name
+        holder = claimed.get(name, taken.get(name))
+        if holder is not None and holder is not replaced and not (shared and holder is operation):
+            return False
+        claimed[name] = operation
+    taken.update(claimed)
+    return True
 
 
 def _flat_model_inputs(value: Any, model: keras.Model) -> list[Any] | None:

@@ -5,39 +5,41 @@
     keras-convert export model.h5 --format onnx -o model.onnx
 
 `convert` checks the result with `assert_equivalent`, writes it to a temporary file next to
-the output, loads that file back and checks it again, and only then puts it in place: with
-`--force` by renaming it over the output, without by creating the output exclusively (a hard
-link, or `O_EXCL`), so a file that appears while the conversion runs is never replaced. The
-temporary file is removed whatever happens, Ctrl-C and SIGTERM included; once the output is
-in place it stays, even if the report cannot be printed (`_print_report`). `export` writes
-its artefact the same way (a SavedModel folder: created beside, then renamed onto an output
-folder made exclusively), after `keras_convert.export` has run it in its own runtime and
-compared it with the model. Errors print one
-line on stderr and exit with a code that says what went wrong (see EXIT_CODES); a failure
-the command line did not foresee is a bug, reported as such (`--debug`, or the environment
-variable KERAS_CONVERT_DEBUG=1, prints its traceback).
+the output, loads that file back and checks it again, and only then puts it in place;
+`export` writes its artefact (a file, or a SavedModel folder) the same way, after
+`keras_convert.export` has run it in its own runtime and compared it with the model.
+`keras_convert._placement` puts files in place: never over an existing one without `--force`,
+never a partial one, Ctrl-C and SIGTERM included. Once the output is in place it stays, even
+if the report cannot be printed (`_print_report`). Errors print one line on stderr and exit
+with a code that says what went wrong (see EXIT_CODES); a failure the command line did not
+foresee is a bug, reported as such (`--debug`, or the environment variable
+KERAS_CONVERT_DEBUG=1, prints its traceback).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import gc
 import importlib
 import importlib.util
 import os
-import shutil
-import signal
 import stat
 import sys
-import tempfile
 import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from keras_convert._placement import (
+    PlacementError,
+    Terminated,
+    place,
+    reason,
+    sigterm_raises,
+    temporary_beside,
+)
 from keras_convert._process import c_stderr_closed
 from keras_convert.errors import ModelFileError
 from keras_convert.files import MAX_LAYERS, inspect_file
@@ -79,10 +81,6 @@ class CommandError(Exception):
         self.code = code
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised where the program is, so that `finally` blocks clean up."""
-
-
 def run() -> NoReturn:
     """The `keras-convert` console script and `python -m keras_convert`: `main`, then exit.
 
@@ -101,12 +99,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "convert" and arguments.group_branches and arguments.to != "sequential":
         parser.error("--group-branches applies to --to sequential only")
     debug = arguments.debug or os.environ.get(DEBUG_VARIABLE, "") not in ("", "0")
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
-        return _command(arguments, debug)
+        with sigterm_raises():
+            return _command(arguments, debug)
     except CommandError as error:
         _report(str(error))
         return error.code
+    except PlacementError as error:
+        _report(str(error))
+        return 4
     except KeyboardInterrupt:
         _report("interrupted; nothing was written")
         return 130
@@ -115,8 +116,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 143
     except Exception as error:
         return _internal_error(error, debug)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _command(arguments: argparse.Namespace, debug: bool) -> int:
@@ -182,9 +181,9 @@ def _print_report(lines: Sequence[str], output: Path) -> None:
     except (OSError, ValueError) as error:
         # Whatever stdout still buffers would fail again when Python exits.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        reason = _reason(error) if isinstance(error, OSError) else str(error)
+        why = reason(error) if isinstance(error, OSError) else str(error)
         print(
-            f"keras-convert: wrote '{output}', but could not print the report: {reason}",
+            f"keras-convert: wrote '{output}', but could not print the report: {why}",
             file=sys.stderr,
             flush=True,
         )
@@ -239,10 +238,6 @@ def _internal_error(error: Exception, debug: bool, what: str = "") -> int:
         f"keras-convert, please report it{hint}"
     )
     return 5
-
-
-def _raise_terminated(signum, frame) -> NoReturn:
-    raise Terminated
 
 
 def inspect_file_lines(
@@ -345,7 +340,7 @@ def export_file(
 
     check_output(output, force=force, format=format)
     model = load(source, unsafe=unsafe, max_layers=max_layers)
-    with _temporary_beside(output, EXPORT_SUFFIX[format]) as temporary:
+    with temporary_beside(output, EXPORT_SUFFIX[format]) as temporary:
         try:
             with c_stderr_closed():  # the converters' C++ log lines
                 report = export(model, temporary, format=EXPORT_FORMATS[format])
@@ -353,14 +348,9 @@ def export_file(
             message = _conversion_message(error).replace(str(temporary), str(output))
             raise CommandError(message, 1) from error
         try:
-            if EXPORT_SUFFIX[format] is None:
-                _place_folder(temporary, output, force=force)
-            elif force:
-                os.replace(temporary, output)
-            else:
-                _place_exclusively(temporary, output, doing="exporting")
+            place(temporary, output, force=force, doing="exporting")
         except OSError as error:
-            raise CommandError(f"cannot write '{output}': {_reason(error)}", 4) from error
+            raise CommandError(f"cannot write '{output}': {reason(error)}", 4) from error
     kind = "Sequential" if isinstance(model, keras.Sequential) else "Functional"
     return [
         f"wrote {output}: {format} artefact of {kind} model '{model.name}' "
@@ -368,63 +358,6 @@ def export_file(
         f"{report.runtime_version} on generated inputs (batch of 2, seed 0) and compared "
         f"with {source.name}: max difference {report.max_abs_diff:.1e}"
     ]
-
-
-@contextlib.contextmanager
-def _temporary_beside(output: Path, suffix: str | None) -> Iterator[Path]:
-    """A new temporary file named `*suffix` (a folder if `suffix` is None) in `output`'s
-    folder, with the permissions a new file or folder would get; removed at the end,
-    whatever happens, unless it has been renamed into place."""
-    try:
-        if suffix is None:
-            temporary = Path(tempfile.mkdtemp(prefix=".keras-convert-", dir=output.parent))
-        else:
-            handle, name = tempfile.mkstemp(
-                prefix=".keras-convert-", suffix=suffix, dir=output.parent
-            )
-            os.close(handle)
-            temporary = Path(name)
-    except OSError as error:
-        raise CommandError(f"cannot write in '{output.parent}': {_reason(error)}", 4) from error
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, (0o777 if suffix is None else 0o666) & ~umask)
-        yield temporary
-    finally:
-        if temporary.is_dir() and not temporary.is_symlink():
-            shutil.rmtree(temporary, ignore_errors=True)
-        else:
-            temporary.unlink(missing_ok=True)
-
-
-def _place_folder(temporary: Path, output: Path, *, force: bool) -> None:
-    """Renames the folder `temporary` to `output`. Without `force`, `output` is first
-    created exclusively (empty, so that the rename replaces it in one step); with `force`,
-    what is there is moved aside, the new folder renamed in, and the old one removed."""
-    if not force or not os.path.lexists(output):
-        try:
-            os.mkdir(output)
-        except FileExistsError as error:
-            raise _appeared(output, "exporting") from error
-        try:
-            os.rename(temporary, output)
-        except OSError as error:
-            if error.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise _appeared(output, "exporting") from error
-            os.rmdir(output)
-            raise
-        return
-    aside = Path(tempfile.mkdtemp(prefix=".keras-convert-old-", dir=output.parent))
-    try:
-        os.rename(output, aside / "old")
-        try:
-            os.rename(temporary, output)
-        except BaseException:
-            os.rename(aside / "old", output)
-            raise
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
 
 
 def _conversion_message(error: Exception) -> str:
@@ -437,10 +370,11 @@ def _conversion_message(error: Exception) -> str:
             return f"{name}: {error.reason}; --group-branches wraps such regions in blocks"
         return f"{name}: {error.reason}"
     if isinstance(error, UnbuiltModelError):
-        return (
-            f"{name}: model '{error.model_name}' is not built (the file records no input "
-            "shape); build it in Python: keras_convert.to_functional(model, input_shape=...)"
+        remedy = (
+            "The file records none; build it in Python: "
+            "keras_convert.to_functional(model, input_shape=...)"
         )
+        return f"{name}: {error.with_remedy(remedy)}"
     return f"{name}: {error}"
 
 
@@ -450,66 +384,21 @@ def _write(converted, output: Path, *, force: bool, unsafe: bool, max_layers: in
     outlives this call."""
     from keras_convert import NotEquivalentError, assert_equivalent
 
-    try:
-        handle, name = tempfile.mkstemp(
-            prefix=".keras-convert-", suffix=".keras", dir=output.parent
-        )
-    except OSError as error:
-        raise CommandError(f"cannot write in '{output.parent}': {_reason(error)}", 4) from error
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes it private; the output is not
-        converted.save(temporary)
+    with temporary_beside(output, ".keras") as temporary:
         try:
-            reloaded = load(temporary, unsafe=unsafe, max_layers=max_layers)
-        except CommandError as error:
-            cause = error.__cause__
-            reason = cause.cause if isinstance(cause, ModelFileError) else str(error)
-            raise CommandError(f"the converted model does not reload: {reason}", 1) from error
-        assert_equivalent(converted, reloaded)
-        if force:
-            os.replace(temporary, output)
-        else:
-            _place_exclusively(temporary, output)
-    except NotEquivalentError as error:
-        raise CommandError(f"the written file does not reload exactly: {error}", 1) from error
-    except OSError as error:
-        raise CommandError(f"cannot write '{output}': {_reason(error)}", 4) from error
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def _place_exclusively(temporary: Path, output: Path, doing: str = "converting") -> None:
-    """Gives `temporary`'s content the name `output`, failing if `output` exists (a file, a
-    directory or a symbolic link, dangling or not) at that moment."""
-    try:
-        os.link(temporary, output)
-        return
-    except FileExistsError as error:
-        raise _appeared(output, doing) from error
-    except OSError as error:
-        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV, errno.EMLINK):
-            raise
-    # A file system without hard links: create the output exclusively and copy.
-    try:
-        descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except FileExistsError as error:
-        raise _appeared(output, doing) from error
-    try:
-        with os.fdopen(descriptor, "wb") as target, open(temporary, "rb") as source:
-            shutil.copyfileobj(source, target)
-    except BaseException:
-        output.unlink(missing_ok=True)
-        raise
-
-
-def _appeared(output: Path, doing: str = "converting") -> CommandError:
-    return CommandError(
-        f"'{output}' appeared while {doing}; it is kept: pass --force to overwrite it", 4
-    )
+            converted.save(temporary)
+            try:
+                reloaded = load(temporary, unsafe=unsafe, max_layers=max_layers)
+            except CommandError as error:
+                cause = error.__cause__
+                why = cause.cause if isinstance(cause, ModelFileError) else str(error)
+                raise CommandError(f"the converted model does not reload: {why}", 1) from error
+            assert_equivalent(converted, reloaded)
+            place(temporary, output, force=force, doing="converting")
+        except NotEquivalentError as error:
+            raise CommandError(f"the written file does not reload exactly: {error}", 1) from error
+        except OSError as error:
+            raise CommandError(f"cannot write '{output}': {reason(error)}", 4) from error
 
 
 def check_input(path: Path) -> None:
@@ -568,7 +457,7 @@ def _input_errors(path: Path) -> Iterator[None]:
     except FileNotFoundError as error:
         raise CommandError(f"'{path}' does not exist", 3) from error
     except OSError as error:
-        raise CommandError(f"cannot read '{path}': {_reason(error)}", 3) from error
+        raise CommandError(f"cannot read '{path}': {reason(error)}", 3) from error
     except ModelFileError as error:
         raise CommandError(_load_message(error), 3) from error
 
@@ -578,10 +467,6 @@ def _load_message(error: ModelFileError) -> str:
     library's; one line."""
     remedy = FLAG_FOR.get(error.needs or "", error.remedy)
     return f"cannot load '{error.path}': {error.cause}" + (f"; {remedy}" if remedy else "")
-
-
-def _reason(error: OSError) -> str:
-    return (error.strerror or str(error)).lower()
 
 
 def import_module(name: str) -> None:

@@ -35,12 +35,13 @@ from keras_convert._keras_api import source_operation
 from keras_convert._rebuild import (
     LayerSource,
     call_checked,
+    claim_names,
     functional_from_graph,
+    inlinable,
     inline_sub_models,
     input_like,
     keep_model_flags,
     retrace,
-    same_input,
     sequential_from_layers,
 )
 from keras_convert.errors import (
@@ -50,6 +51,7 @@ from keras_convert.errors import (
     wrong_type,
 )
 from keras_convert.graph import (
+    UNBUILT_REMEDY,
     Graph,
     Segment,
     call_problem,
@@ -315,8 +317,8 @@ def _plan_sequential(model: keras.Model, *, flatten: bool, group_branches: bool)
             steps = [node.operation for node in nodes]
             incoming = [data_inputs(node)[0] for node in nodes]
     if flatten:
-        reserved = {source_operation(template).name} if template is not None else set()
-        steps = _inline_nested(steps, incoming, reserved)
+        taken = {} if template is None else {source_name(template): source_operation(template)}
+        steps = _inline_nested(steps, incoming, taken)
     return _Plan(template, steps)
 
 
@@ -347,21 +349,18 @@ def _block_name(segment: Segment, taken: set[str]) -> str:
 
 
 def _inline_nested(
-    steps: list[_Step], incoming: list[KerasTensor | None], reserved: set[str]
+    steps: list[_Step], incoming: list[KerasTensor | None], taken: dict[str, object]
 ) -> list[_Step]:
-    """Replaces nested Sequential/linear Functional steps by their own (flattened) steps."""
-    used = reserved | {step.name for step in steps}
+    """Replaces nested Sequential/linear Functional steps by their own (flattened) steps.
+
+    `taken`: name -> holder of the names the steps must not take (the model's input).
+    """
+    taken = {**taken, **{step.name: step for step in steps}}
     result: list[_Step] = []
     for step, tensor in zip(steps, incoming, strict=True):
         expansion = _expansion(step, tensor)
-        names = [layer.name for layer in expansion] if expansion is not None else []
-        if (
-            expansion is not None
-            and len(set(names)) == len(names)
-            and (used - {step.name}).isdisjoint(names)
-        ):
+        if expansion is not None and claim_names(taken, expansion, step, shared=False):
             result.extend(expansion)
-            used.update(names)
         else:
             result.append(step)
     return result
@@ -369,13 +368,7 @@ def _inline_nested(
 
 def _expansion(step: _Step, incoming: KerasTensor | None) -> list[_Step] | None:
     """The steps a nested sub-model can be replaced by, or None if it must stay nested."""
-    if isinstance(step, _Block):
-        return None
-    if isinstance(step, keras.Sequential) and not step.built:
-        return _plan_sequential(step, flatten=True, group_branches=False).steps
-    if not is_graph_model(step):
-        return None
-    if incoming is None or len(step.inputs) != 1 or not same_input(incoming, step.inputs[0]):
+    if not inlinable(step, () if incoming is None else (incoming,), {}):
         return None
     try:
         return _plan_sequential(step, flatten=True, group_branches=False).steps
@@ -399,13 +392,7 @@ def _unbuilt_sequential_to_functional(
     source: LayerSource,
 ) -> keras.Model:
     if input_shape is None:
-        raise UnbuiltModelError(
-            f"Sequential model '{model.name}' is not built, so its input shape is unknown. "
-            "Pass input_shape=... (the shape of one sample, without the batch dimension), "
-            "e.g. to_functional(model, input_shape=(28, 28, 1)), or start the Sequential "
-            "with keras.Input(shape=...)",
-            model_name=model.name,
-        )
+        raise UnbuiltModelError(model.name, UNBUILT_REMEDY)
     if not model.layers:
         raise ConversionError(f"Sequential model '{model.name}' has no layers")
     shape = _standardize_shape(input_shape)

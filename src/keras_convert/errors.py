@@ -59,13 +59,26 @@ class NotSequentialError(ConversionError):
 class UnbuiltModelError(ConversionError):
     """The model has no known input shape (an unbuilt Sequential model).
 
+    The message is `Sequential model 'NAME' is not built, so its input shape is unknown.
+    REMEDY`, the remedy saying what the caller of the function that raised can do.
+
     Attributes:
         model_name: The unbuilt model's name.
+        kind: How the message names it: "Sequential model", or "model" where it may also
+            be a subclassed model.
+        remedy: What the caller can do about it.
     """
 
-    def __init__(self, message: str, *, model_name: str) -> None:
-        super().__init__(message)
+    def __init__(self, model_name: str, remedy: str, *, kind: str = "Sequential model") -> None:
         self.model_name = model_name
+        self.kind = kind
+        self.remedy = remedy
+        super().__init__(self.with_remedy(remedy))
+
+    def with_remedy(self, remedy: str) -> str:
+        """The message with another remedy (the command line words its own)."""
+        name = f"{self.kind} '{self.model_name}'"
+        return f"{name} is not built, so its input shape is unknown. {remedy}"
 
 
 class UnsupportedModelError(ConversionError):
@@ -204,6 +217,14 @@ class ExportError(ValueError):
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def no_layers(model_name: str) -> NotSequentialError:
+    """A `NotSequentialError` for a model whose output is its input."""
+    return NotSequentialError(
+        f"model '{model_name}' has no layers between its input and its output; "
+        "a Sequential model needs at least one layer"
+    )
+
+
 def wrong_type(function: str, expected: str, received: object) -> TypeError:
     """A `TypeError` saying what `function` expected and what it received instead."""
     kind = type(received)
@@ -230,16 +251,17 @@ def keras_reason(error: Exception) -> str:
 
 
 def shape_error(
-    name: str, received: Any, built_shape: Any, error: Exception
+    name: str, received: Any, built_shape: Any, error: Exception, advice: str | None = None
 ) -> IncompatibleShapeError:
-    """An `IncompatibleShapeError` for layer `name`; raise it `from` Keras's `error`."""
+    """An `IncompatibleShapeError` for layer `name`; raise it `from` Keras's `error`.
+
+    `advice` (what to do about a layer built for another shape) follows the shapes.
+    """
     reason = keras_reason(error)
     if built_shape is not None and built_shape != received:
         message = (
             f"layer '{name}' was built for input shape {built_shape} but now receives "
-            f"{received}; insert a layer that restores the shape, or change the shape and "
-            f"'{name}' in one step: replace_layer(model, '{name}', "
-            f"keras.Sequential([new_layer, new_{name}])), then flatten(). Keras says: {reason}"
+            f"{received}{f'; {advice}' if advice else ''}. Keras says: {reason}"
         )
     else:
         message = f"layer '{name}' cannot take input shape {received}. Keras says: {reason}"

@@ -44,12 +44,11 @@ from keras_convert._rebuild import structure_of
 from keras_convert.errors import (
     ExportError,
     NotEquivalentError,
-    UnbuiltModelError,
     UnsupportedModelError,
     keras_reason,
     wrong_type,
 )
-from keras_convert.graph import is_graph_model
+from keras_convert.graph import is_graph_model, known_inputs
 from keras_convert.verification import sample_inputs
 
 __all__ = ["ExportReport", "export"]
@@ -319,14 +318,9 @@ def _inputs(model: keras.Model) -> list[keras.KerasTensor]:
             "are not recorded, so export cannot read a signature; call "
             "model.export(path, format=..., input_signature=[...]) yourself"
         )
-    try:
-        return list(model.inputs)
-    except AttributeError:
-        raise UnbuiltModelError(
-            f"model '{model.name}' is not built, so it has no inputs to export; build it "
-            "(e.g. start a Sequential with keras.Input(shape=...))",
-            model_name=model.name,
-        ) from None
+    return known_inputs(
+        model, "Build it before exporting it, e.g. start it with keras.Input(shape=...)"
+    )
 
 
 def _input_spec(tensor: keras.KerasTensor) -> keras.InputSpec:

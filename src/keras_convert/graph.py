@@ -29,10 +29,17 @@ from keras_convert.errors import (
     NotSequentialError,
     UnbuiltModelError,
     UnsupportedModelError,
+    no_layers,
     wrong_type,
 )
 
 KerasTensor = keras.KerasTensor
+# What to do about an unbuilt Sequential model, wherever a graph is needed.
+UNBUILT_REMEDY = (
+    "Pass input_shape=... (the shape of one sample, without the batch dimension), "
+    "e.g. to_functional(model, input_shape=(28, 28, 1)), or start the Sequential "
+    "with keras.Input(shape=...)"
+)
 
 
 @dataclass
@@ -86,6 +93,17 @@ def check_supported(model: object, function: str) -> None:
     )
 
 
+def known_inputs(
+    model: keras.Model, remedy: str, *, kind: str = "Sequential model"
+) -> list[KerasTensor]:
+    """`model`'s flat inputs; an unbuilt model has none and raises `UnbuiltModelError`
+    (with `remedy` and `kind`, as that error takes them)."""
+    try:
+        return list(model.inputs)
+    except AttributeError:
+        raise UnbuiltModelError(model.name, remedy, kind=kind) from None
+
+
 def read_graph(model: keras.Model) -> Graph:
     """Reads the call graph of a built Sequential or Functional model.
 
@@ -102,12 +120,7 @@ def read_graph(model: keras.Model) -> Graph:
     if not is_graph_model(model):
         check_supported(model, "read_graph")
     if isinstance(model, keras.Sequential) and not model.built:
-        raise UnbuiltModelError(
-            f"Sequential model '{model.name}' is not built, so it has no graph yet. "
-            "Pass input_shape=... (without the batch dimension), or start the "
-            "Sequential with keras.Input(shape=...)",
-            model_name=model.name,
-        )
+        raise UnbuiltModelError(model.name, UNBUILT_REMEDY)
     inputs = list(model.inputs)
     outputs = list(model.outputs)
     nodes = _topological_nodes(inputs, outputs)
@@ -203,10 +216,7 @@ def chain(graph: Graph) -> list[Call]:
         nodes.append(node)
         tensor = node.outputs[0]
     if not nodes:
-        raise NotSequentialError(
-            f"model '{graph.model.name}' has no layers between its input and its output; "
-            "a Sequential model needs at least one layer"
-        )
+        raise no_layers(graph.model.name)
     return nodes
 
 
@@ -295,7 +305,11 @@ def articulation_tensors(graph: Graph) -> list[KerasTensor]:
 
     Uses the property that in a topological order of a DAG whose vertices all lie on
     some input-output path, a vertex is on every such path exactly when no edge jumps
-    over it; this makes the search linear in the size of the graph.
+    over it (a path that takes a jumping edge reaches it from before and leaves it for
+    after; a path that takes none steps through every position, it among them). A call
+    is edges from each of its inputs to each of its outputs, so it jumps over the
+    positions strictly between its first input and its last output. Time: linear in the
+    calls and tensors, plus sorting the tensors.
 
     Args:
         graph: The `Graph` of a model with one input and one output.
@@ -308,17 +322,20 @@ def articulation_tensors(graph: Graph) -> list[KerasTensor]:
     """
     _check_single_input_output(graph)
     positions, live = _tensor_positions(graph)
+    # cover[p] - cover[p - 1]: how many calls start or stop jumping over position p. A
+    # running sum over it counts the calls that jump over each position (a difference
+    # array: one step per call instead of one per position it jumps over).
     cover = [0] * (len(positions) + 1)
     for node in graph.nodes:
         outputs = [positions[id(t)] for t in node.outputs if id(t) in live]
-        if not outputs:
+        if not outputs:  # its outputs reach nothing: it is on no path
             continue
         start = min(positions[id(t)] for t in data_inputs(node))
         cover[start + 1] += 1
         cover[max(outputs)] -= 1
     by_position = sorted(live.values(), key=lambda t: positions[id(t)])
     result = []
-    running = 0
+    running = 0  # the calls that jump over the position reached
     index = 0
     for tensor in by_position:
         position = positions[id(tensor)]
@@ -362,12 +379,13 @@ def segments(graph: Graph) -> list[Segment]:
     """
     cuts = articulation_tensors(graph)
     if len(cuts) < 2:
-        raise NotSequentialError(
-            f"model '{graph.model.name}' has no layers between its input and its output; "
-            "a Sequential model needs at least one layer"
-        )
+        raise no_layers(graph.model.name)
     positions, live = _tensor_positions(graph)
     cut_positions = [positions[id(t)] for t in cuts]
+    # 1. Each call goes to the gap between two cuts where its last output lies: gap k
+    # holds the calls whose last output is after cut k and at or before cut k + 1 (a
+    # binary search over the cuts). Since no call jumps over a cut, its inputs lie in
+    # that gap too, or are cut k.
     owner: dict[int, int] = {}
     groups: list[list[Call]] = [[] for _ in cuts[1:]]
     for node in graph.nodes:
@@ -375,16 +393,21 @@ def segments(graph: Graph) -> list[Segment]:
         index = bisect.bisect_left(cut_positions, last) - 1
         groups[index].append(node)
         owner[id(node)] = index
+    # 2. A layer called in several gaps spans the gaps from its first call's to its last's.
     spans: dict[int, tuple[int, int]] = {}
     for node in graph.nodes:
         if graph.calls[id(node.operation)] > 1:
             index = owner[id(node)]
             low, high = spans.get(id(node.operation), (index, index))
             spans[id(node.operation)] = (min(low, index), max(high, index))
+    # reach[k]: the last gap that gap k must be merged with.
     reach = list(range(len(groups)))
     for low, high in spans.values():
         for index in range(low, high + 1):
             reach[index] = max(reach[index], high)
+    # 3. Merge overlapping spans in one sweep, as when merging intervals: a segment runs
+    # from a gap to the furthest gap that any gap inside it reaches. Time: linear in the
+    # calls (plus a binary search each) and in the gaps that shared layers span.
     result: list[Segment] = []
     start = 0
     while start < len(groups):

@@ -21,6 +21,7 @@ unbuilt layer may have been built by the failed attempt.)
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from typing import Any, Literal
 
@@ -252,7 +253,11 @@ def _edit_sequential(
         else None
     )
     return sequential_from_layers(
-        layers, graph.inputs[0] if graph else None, name=model.name, built_shapes=built_shapes
+        layers,
+        graph.inputs[0] if graph else None,
+        name=model.name,
+        built_shapes=built_shapes,
+        advice=_reshape_advice,
     )
 
 
@@ -282,23 +287,24 @@ def _edit_functional(
     tensors: dict[int, Any] = {}
     if input_index is not None and new_layer is not None:
         tensors[id(graph.inputs[input_index])] = call_checked(new_layer, (inputs[input_index],), {})
+    checked = functools.partial(call_checked, advice=_reshape_advice)
 
     def call(node: Call, args: tuple, kwargs: dict) -> Any:
         operation = node.operation
         built_shape = node_input_shape(node)
         if operation is not target:
-            return call_checked(source(operation), args, kwargs, built_shape)
+            return checked(source(operation), args, kwargs, built_shape)
         if edit == "remove":
             return args[0]
         assert new_layer is not None
         if edit == "replace":
             kwargs = _arguments_accepted(new_layer, operation, kwargs)
-            return call_checked(new_layer, args, kwargs, _built_shape(new_layer))
+            return checked(new_layer, args, kwargs, _built_shape(new_layer))
         if edit == "before":
-            x = call_checked(new_layer, args[:1], {}, _built_shape(new_layer))
-            return call_checked(source(operation), (x, *args[1:]), kwargs, built_shape)
-        y = call_checked(source(operation), args, kwargs, built_shape)
-        return call_checked(new_layer, (y,), {}, _built_shape(new_layer))
+            x = checked(new_layer, args[:1], {}, _built_shape(new_layer))
+            return checked(source(operation), (x, *args[1:]), kwargs, built_shape)
+        y = checked(source(operation), args, kwargs, built_shape)
+        return checked(new_layer, (y,), {}, _built_shape(new_layer))
 
     return functional_from_graph(graph, call=call, name=model.name, inputs=inputs, tensors=tensors)
 
@@ -373,6 +379,15 @@ def _check_new_name(
             f"model '{model.name}' already has a layer named '{new_layer.name}'; give the "
             "new layer another name (layer names must be unique in a model)"
         )
+
+
+def _reshape_advice(name: str) -> str:
+    """What to do when an edit feeds layer `name`, built for one shape, another."""
+    return (
+        f"insert a layer that restores the shape, or change the shape and '{name}' in one "
+        f"step: replace_layer(model, '{name}', keras.Sequential([new_layer, new_{name}])), "
+        "then flatten()"
+    )
 
 
 def _built_shape(layer: keras.Operation) -> Any:

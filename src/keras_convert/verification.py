@@ -12,10 +12,10 @@ from keras_convert._rebuild import structure_of
 from keras_convert.errors import (
     ConversionError,
     NotEquivalentError,
-    UnbuiltModelError,
     keras_reason,
     wrong_type,
 )
+from keras_convert.graph import known_inputs
 
 __all__ = ["assert_equivalent"]
 
@@ -96,9 +96,15 @@ def sample_inputs(model: keras.Model) -> list[np.ndarray]:
     2, other unknown dimensions of size 8, floats from a standard normal, integers from 0
     up to 10 (or the smallest `Embedding.input_dim`), seed 0.
     """
+    inputs = known_inputs(
+        model,
+        "No inputs can be generated for it: pass x=..., or build it (e.g. start a "
+        "Sequential with keras.Input(shape=...))",
+        kind="model",  # assert_equivalent also takes subclassed models
+    )
     rng = np.random.default_rng(_SEED)
     high = _integer_bound(model)
-    return [_sample(tensor, rng, high) for tensor in _inputs(model)]
+    return [_sample(tensor, rng, high) for tensor in inputs]
 
 
 def _structured(flat: list[np.ndarray], model: keras.Model, fallback: keras.Model) -> Any:
@@ -108,17 +114,6 @@ def _structured(flat: list[np.ndarray], model: keras.Model, fallback: keras.Mode
     except AttributeError:
         structure = structure_of(fallback, "input")
     return keras.tree.pack_sequence_as(structure, flat)
-
-
-def _inputs(model: keras.Model) -> list[keras.KerasTensor]:
-    try:
-        return list(model.inputs)
-    except AttributeError:
-        raise UnbuiltModelError(
-            f"model '{model.name}' is not built, so no inputs can be generated for it; "
-            "pass x=..., or build it (e.g. start a Sequential with keras.Input(shape=...))",
-            model_name=model.name,
-        ) from None
 
 
 def _sample(tensor: keras.KerasTensor, rng: np.random.Generator, high: int) -> np.ndarray:
