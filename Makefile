@@ -133,8 +133,14 @@ site-tests: $(STAMP)  ## Test the site that book-strict built (links, launch but
 execute: $(STAMP)  ## Re-execute the notebooks in place (authors, after editing; NOTEBOOKS=... for some)
 	$(BIN)/python tools/execute_notebooks.py $(NOTEBOOKS)
 
-bench: $(STAMP)  ## Run the benchmarks, update book/performance/ (ONLY=notebooks: just that one)
-	$(BIN)/python benchmarks/run.py $(if $(ONLY),--only $(ONLY))
+# The notebooks run on every backend, each in its own virtualenv (BACKEND=jax: on JAX alone;
+# REPEATS=1: one run per notebook and backend instead of the median of 3).
+BENCH_BACKENDS = $(or $(BACKEND),tensorflow jax torch)
+BENCH_VENVS = $(if $(filter notebooks,$(or $(ONLY),notebooks)),$(patsubst \
+	%,.venv-%/.installed,$(filter jax torch,$(BENCH_BACKENDS))))
+bench: $(STAMP) $(BENCH_VENVS)  ## Run the benchmarks, update book/performance/ (ONLY=notebooks, BACKEND=jax)
+	$(BIN)/python benchmarks/run.py $(if $(ONLY),--only $(ONLY)) --backends $(BENCH_BACKENDS) \
+	  $(if $(REPEATS),--repeats $(REPEATS))
 
 # The library's rows, then the whole book on each backend; the report fails on any failure.
 compat: $(STAMP)  ## Library on every Keras, JAX and PyTorch; the book on all three; update book/versions/

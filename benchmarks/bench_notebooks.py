@@ -1,15 +1,19 @@
-"""Execute each notebook in a fresh kernel; report its run time and the kernel's peak memory.
+"""Execute each notebook in a fresh kernel, per backend; report run time, peak memory, and why.
 
-Usage: python benchmarks/bench_notebooks.py [notebooks/*.ipynb] [--json PATH]
+Usage: python benchmarks/bench_notebooks.py [notebooks/*.ipynb] [--backends ...] [--json PATH]
 
 Binder gives a reader about 2 GB of RAM and a slow CPU share, so each chapter is held to a
-budget: peak resident memory of the kernel at most 1.2 GB and at most 30 s on 2 cores.
+budget on every backend: peak resident memory of the kernel at most 1.2 GB, at most 30 s on 2
+cores, and on JAX and PyTorch at most 2.5 times the chapter's TensorFlow time in the same run.
 The time is what a reader waits for after "Restart Kernel and Run All Cells": from asking for
 a kernel to the end of the last cell. The whole child process is timed too (it adds importing
 nbclient and the kernel's exit, where TensorFlow takes over a second to tear down).
-Each notebook runs in its own child process, so the peak measured is that notebook's alone.
-Each round also times importing Keras in a fresh process: the same work every time, it shows
-how fast the machine was during the run (a shared machine's speed drifts through the day).
+Each notebook runs in its own child process, with the backend's own virtualenv (.venv-jax,
+.venv-torch: a JAX or PyTorch reader has no TensorFlow), so the peak measured is that run's
+alone. Where the time goes is measured inside the kernel by kernel_probe.py (time in `fit`,
+`evaluate` and `predict`; JAX's compilations) and from outside, cell by cell.
+Each round also times importing Keras in a fresh process on each backend: the same work every
+time, it shows how fast the machine was during the run (a shared machine's speed drifts).
 """
 
 import argparse
@@ -25,10 +29,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET_SECONDS = 30.0
 BUDGET_MB = 1200.0
+BUDGET_RATIO = 2.5  # a chapter's time on JAX or PyTorch over its time on TensorFlow
+BACKENDS = ("tensorflow", "jax", "torch")
+PROBE = Path(__file__).resolve().parent / "kernel_probe.py"
 
 
 def run_one(path: Path) -> None:
-    """Child mode: execute `path` (outputs discarded); print its run time and peak RSS in MB."""
+    """Child mode: execute `path` (outputs discarded); print what was measured as JSON."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -36,57 +43,108 @@ def run_one(path: Path) -> None:
     client = NotebookClient(
         notebook,
         timeout=600,
-        kernel_name="python3",
+        kernel_name="python3",  # the kernel runs this child's Python: the backend's virtualenv
         resources={"metadata": {"path": str(path.parent)}},
     )
+    cells = []
     start = time.perf_counter()
     with client.setup_kernel():
         for index, cell in enumerate(notebook.cells):
+            cell_start = time.perf_counter()
             client.execute_cell(cell, index)
+            if cell.cell_type == "code":
+                cells.append([index, round(time.perf_counter() - cell_start, 2)])
         seconds = time.perf_counter() - start
+        notebook.cells.append(nbformat.v4.new_code_cell("_bench_probe_report()"))
+        report = client.execute_cell(notebook.cells[-1], len(notebook.cells) - 1)
+    probe = json.loads(report.outputs[0]["text"])
     # ru_maxrss of reaped children (the kernel, reaped on leaving the block) is in KiB on Linux.
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb}))
+    slowest = sorted(cells, key=lambda cell: -cell[1])[:3]
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "slowest_cells": slowest, **probe}))
 
 
-def child_env() -> dict:
+def python(backend: str) -> str:
+    """The Python of `backend`'s virtualenv: this one for TensorFlow, .venv-jax, .venv-torch."""
+    if backend == "tensorflow":
+        return sys.executable
+    executable = ROOT / f".venv-{backend}" / "bin" / "python"
+    if not executable.exists():
+        raise SystemExit(f"{executable} is missing: `make nbval-{backend}` creates it")
+    return str(executable)
+
+
+def child_env(backend: str = "tensorflow") -> dict:
     """The environment of every child: quiet TensorFlow, oneDNN off as in `make execute`."""
-    return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+    return dict(
+        os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0", KERAS_BACKEND=backend
+    )
 
 
-def measure(path: Path) -> dict:
+def measure(path: Path, backend: str) -> dict:
     process_start = time.perf_counter()
     child = subprocess.run(
-        [sys.executable, __file__, "--one", str(path)],
+        [python(backend), __file__, "--one", str(path)],
         capture_output=True,
         text=True,
-        env=child_env(),
+        env=dict(child_env(backend), PYTHONSTARTUP=str(PROBE)),
         check=False,
     )
     process_seconds = time.perf_counter() - process_start
     if child.returncode != 0:
-        raise SystemExit(f"{path} failed:\n{child.stderr[-2000:]}")
+        raise SystemExit(f"{path} failed on {backend}:\n{child.stderr[-2000:]}")
     measured = json.loads(child.stdout.strip().splitlines()[-1])
-    return {
-        "notebook": path.name,
-        "seconds": round(measured["seconds"], 2),
-        "process_seconds": round(process_seconds, 2),
-        "peak_mb": round(measured["peak_mb"], 1),
-    }
+    return dict(measured, process_seconds=process_seconds)
 
 
-def keras_import_seconds() -> float:
+def keras_import_seconds(backend: str) -> float:
     """Wall time of `import keras` in a fresh Python: the run's speed reference."""
     code = "import time; t = time.perf_counter(); import keras; print(time.perf_counter() - t)"
     child = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=child_env(), check=True
+        [python(backend), "-c", code],
+        capture_output=True,
+        text=True,
+        env=child_env(backend),
+        check=True,
     )
     return float(child.stdout.strip().splitlines()[-1])
+
+
+def summarize(name: str, backend: str, measured: list[dict]) -> dict:
+    """One row: the median run's figures, the slowest run's time, the highest peak."""
+    median = sorted(measured, key=lambda r: r["seconds"])[(len(measured) - 1) // 2]
+    compile_seconds = median["compile_seconds"]
+    return {
+        "notebook": name,
+        "backend": backend,
+        "seconds": round(median["seconds"], 2),
+        "slowest": round(max(r["seconds"] for r in measured), 2),
+        "process_seconds": round(statistics.median(r["process_seconds"] for r in measured), 2),
+        "peak_mb": round(max(r["peak_mb"] for r in measured), 1),
+        "keras_seconds": round(median["keras_seconds"], 2),
+        "compiles": median["compiles"],
+        "compile_seconds": None if compile_seconds is None else round(compile_seconds, 2),
+        "slowest_cells": median["slowest_cells"],
+    }
+
+
+def judge(rows: list[dict]) -> None:
+    """Add each row's ratio to its chapter's TensorFlow time, and whether it is in budget."""
+    tensorflow = {r["notebook"]: r["seconds"] for r in rows if r["backend"] == "tensorflow"}
+    for row in rows:
+        reference = tensorflow.get(row["notebook"])
+        row["ratio"] = round(row["seconds"] / reference, 2) if reference else None
+        row["within_budget"] = (
+            row["seconds"] <= BUDGET_SECONDS
+            and row["peak_mb"] <= BUDGET_MB
+            and (row["ratio"] is None or row["ratio"] <= BUDGET_RATIO)
+        )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("notebooks", nargs="*", type=Path)
+    parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--repeats", type=int, default=3, help="runs per notebook (median)")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
@@ -95,47 +153,46 @@ def main() -> int:
         run_one(args.one)
         return 0
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
-    # A shared machine's speed drifts by a third within minutes: run every notebook
-    # `repeats` times, interleaved, and keep each one's median time and highest peak.
-    runs: dict[str, list[dict]] = {path.name: [] for path in paths}
-    references = []
+    # A shared machine's speed drifts by a third within minutes: run every notebook `repeats`
+    # times on each backend, interleaved, and keep each one's median time and highest peak.
+    runs: dict[tuple[str, str], list[dict]] = {}
+    references: dict[str, list[float]] = {backend: [] for backend in args.backends}
     for repeat in range(args.repeats):
-        references.append(keras_import_seconds())
+        for backend in args.backends:
+            references[backend].append(keras_import_seconds(backend))
         for path in paths:
-            runs[path.name].append(measure(path))
-        print(f"round {repeat + 1} of {args.repeats} done", flush=True)
-    reference = round(statistics.median(references), 2)
-    rows = []
-    header = f"{'notebook':<36} {'run s':>8} {'process s':>9} {'peak MB':>9}  within budget"
-    print(header, flush=True)
-    for name, measured in runs.items():
-        row = {
-            "notebook": name,
-            "seconds": round(statistics.median(r["seconds"] for r in measured), 2),
-            "slowest": round(max(r["seconds"] for r in measured), 2),
-            "process_seconds": round(statistics.median(r["process_seconds"] for r in measured), 2),
-            "peak_mb": max(r["peak_mb"] for r in measured),
-        }
-        row["within_budget"] = row["seconds"] <= BUDGET_SECONDS and row["peak_mb"] <= BUDGET_MB
-        rows.append(row)
-        flag = "yes" if row["within_budget"] else "NO"
+            for backend in args.backends:
+                runs.setdefault((path.name, backend), []).append(measure(path, backend))
+            print(f"round {repeat + 1} of {args.repeats}: {path.name} done", flush=True)
+    rows = [summarize(name, backend, measured) for (name, backend), measured in runs.items()]
+    judge(rows)
+    print(
+        f"{'notebook':<34} {'backend':<10} {'run s':>6} {'×TF':>5} {'peak MB':>7} "
+        f"{'fit etc. s':>10} {'compiles':>8}  slowest cells (index: s)  within budget"
+    )
+    for row in rows:
+        ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else ""
+        compiles = "" if row["compiles"] is None else f"{row['compiles']}"
+        cells = ", ".join(f"{index}: {seconds:.1f}" for index, seconds in row["slowest_cells"])
         print(
-            f"{row['notebook']:<36} {row['seconds']:>8.1f} {row['process_seconds']:>9.1f} "
-            f"{row['peak_mb']:>9.0f}  {flag}",
+            f"{row['notebook']:<34} {row['backend']:<10} {row['seconds']:>6.1f} {ratio:>5} "
+            f"{row['peak_mb']:>7.0f} {row['keras_seconds']:>10.1f} {compiles:>8}  "
+            f"{cells:<24}  {'yes' if row['within_budget'] else 'NO'}",
             flush=True,
         )
-    total = sum(row["seconds"] for row in rows)
-    process_total = sum(row["process_seconds"] for row in rows)
-    peak = max(r["peak_mb"] for r in rows)
-    print(f"{'total':<36} {total:>8.1f} {process_total:>9.1f} {peak:>9.0f}  (max)")
-    budget = f"{BUDGET_SECONDS:.0f} s and {BUDGET_MB:.0f} MB peak RSS"
-    print(f"budget per notebook: {budget}; median of {args.repeats} runs on {os.cpu_count()} CPUs")
-    print(f"speed reference: importing Keras took {reference:.2f} s (median of the rounds)")
+    print(
+        f"budget per notebook: {BUDGET_SECONDS:.0f} s, {BUDGET_MB:.0f} MB peak RSS, at most "
+        f"{BUDGET_RATIO}× TensorFlow's time; median of {args.repeats} runs on {os.cpu_count()} CPUs"
+    )
+    reference = {backend: round(statistics.median(r), 2) for backend, r in references.items()}
+    for backend, seconds in reference.items():
+        print(f"speed reference: importing Keras on {backend} took {seconds:.2f} s")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         summary = {
             "cpus": os.cpu_count(),
             "repeats": args.repeats,
+            "backends": args.backends,
             "keras_import_seconds": reference,
             "rows": rows,
         }

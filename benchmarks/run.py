@@ -23,7 +23,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from bench_export import table as export_table
-from bench_notebooks import child_env  # this folder: on sys.path when run as a script
+from bench_notebooks import BACKENDS, child_env  # this folder: on sys.path when run as a script
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE.parent / "book" / "performance"
@@ -35,9 +35,10 @@ SCRIPTS = {
 }
 
 
-def run(name: str) -> dict:
-    """Run one benchmark script; echo its table; return its JSON results."""
+def run(name: str, options: list[str]) -> dict:
+    """Run one benchmark script with `options`; echo its table; return its JSON results."""
     command = [sys.executable, str(HERE / SCRIPTS[name][0]), "--json", str(results_file(name))]
+    command += options
     print(f"\n== {name}: {' '.join(command[1:])}", flush=True)
     completed = subprocess.run(command, env=child_env(), check=False)
     if completed.returncode not in (0, 1):  # 1: a notebook over budget, still recorded
@@ -124,43 +125,110 @@ def plot_inference(data: dict) -> None:
     plt.close(fig)
 
 
+BACKEND_NAMES = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
+BACKEND_COLOURS = {"tensorflow": "#dd8452", "jax": "#4c72b0", "torch": "#c44e52"}
+
+
 def plot_notebooks(data: dict) -> None:
     rows = data["rows"]
-    names = [row["notebook"].removesuffix(".ipynb") for row in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.5), sharey=True)
-    medians = [row["seconds"] for row in rows]
-    spread = [row["slowest"] - row["seconds"] for row in rows]
-    left.barh(
-        names,
-        [row["process_seconds"] for row in rows],
-        color="#dddddd",
-        label="whole process (+ nbclient import, kernel exit)",
+    backends = data["backends"]
+    names = list(dict.fromkeys(row["notebook"].removesuffix(".ipynb") for row in rows))
+    by_key = {(row["notebook"].removesuffix(".ipynb"), row["backend"]): row for row in rows}
+    height = 0.8 / len(backends)
+    fig, (left, right) = plt.subplots(
+        1, 2, figsize=(10, 2 + 0.2 * len(names) * len(backends)), sharey=True
     )
-    left.barh(
-        names,
-        medians,
-        xerr=[[0] * len(rows), spread],
-        color="#55a868",
-        capsize=3,
-        label="run: kernel start to last cell",
-    )
-    left.axvline(30, color="black", ls="--", lw=1, label="Binder budget: 30 s")
+    for offset, backend in enumerate(backends):
+        positions = [i + (offset - (len(backends) - 1) / 2) * height for i in range(len(names))]
+        chapter = [by_key[name, backend] for name in names]
+        style = {"height": height, "color": BACKEND_COLOURS[backend]}
+        label = BACKEND_NAMES[backend]
+        left.barh(positions, [row["seconds"] for row in chapter], label=label, **style)
+        right.barh(positions, [row["peak_mb"] for row in chapter], label=label, **style)
+    left.axvline(30, color="black", ls="--", lw=1, label="budget: 30 s")
     left.axvline(20, color="grey", ls=":", lw=1, label="target here: 20 s")
-    left.set_xlabel(
-        f"seconds, median of {data['repeats']} (bar: slowest run)\n"
-        f"speed reference: importing Keras took {data['keras_import_seconds']:.1f} s"
+    references = ", ".join(
+        f"{BACKEND_NAMES[b]} {data['keras_import_seconds'][b]:.1f} s" for b in backends
     )
-    left.set_xlim(0, 40)
-    left.legend(loc="lower left", bbox_to_anchor=(0, 1), ncol=2, frameon=False, fontsize="small")
-    right.barh(names, [row["peak_mb"] for row in rows], color="#c44e52")
+    left.set_xlabel(
+        f"run time, kernel start to last cell (s), median of {data['repeats']}\n"
+        f"speed reference, importing Keras: {references}"
+    )
+    left.set_xlim(0, max(40, max(row["seconds"] for row in rows) * 1.05))
+    left.legend(loc="lower left", bbox_to_anchor=(0, 1), ncol=3, frameon=False, fontsize="small")
+    left.set_yticks(range(len(names)), names)
     right.axvline(1200, color="black", ls="--", lw=1, label="budget: 1.2 GB")
     right.set_xlabel("kernel peak resident memory (MB)")
     right.legend(loc="lower left", bbox_to_anchor=(0, 1), frameon=False, fontsize="small")
     left.invert_yaxis()
-    fig.suptitle("Every chapter fits a Binder session (2 GB RAM)")
+    fig.suptitle("Every chapter fits a Binder session (2 GB RAM), on every backend")
     fig.tight_layout()
     fig.savefig(OUT / "notebooks.png", dpi=110)
     plt.close(fig)
+
+
+def notebook_tables(notebooks: dict) -> list[str]:
+    """The per-backend table of the chapters, then where each one's time goes."""
+    backends = notebooks["backends"]
+    by_key = {(row["notebook"], row["backend"]): row for row in notebooks["rows"]}
+    names = list(dict.fromkeys(row["notebook"] for row in notebooks["rows"]))
+    header = " | ".join(f"{BACKEND_NAMES[b]} (s)" for b in backends)
+    memory = " / ".join(BACKEND_NAMES[b] for b in backends)
+    lines = [
+        "",
+        f"Run time, median of {notebooks['repeats']} (× the chapter's TensorFlow time), "
+        "and the kernel's peak memory:",
+        "",
+        f"| notebook | {header} | peak memory (MB), {memory} | within budget |",
+        "| --- | " + "---: | " * len(backends) + "---: | :---: |",
+    ]
+    for name in names:
+        chapter = [by_key[name, b] for b in backends]
+        times = " | ".join(
+            f"{row['seconds']:.1f}"
+            + (
+                ""
+                if row["backend"] == "tensorflow" or row["ratio"] is None
+                else f" ({row['ratio']:.1f}×)"
+            )
+            for row in chapter
+        )
+        peaks = " / ".join(f"{row['peak_mb']:.0f}" for row in chapter)
+        mark = "yes" if all(row["within_budget"] for row in chapter) else "**no**"
+        lines.append(f"| {name} | {times} | {peaks} | {mark} |")
+    totals = " | ".join(f"{sum(by_key[n, b]['seconds'] for n in names):.1f}" for b in backends)
+    peaks = " / ".join(f"{max(by_key[n, b]['peak_mb'] for n in names):.0f}" for b in backends)
+    lines.append(f"| **all** | {totals} | {peaks} | |")
+    lines += [
+        "",
+        "Where the time goes: seconds inside `fit`, `evaluate` and `predict`; on JAX, the XLA "
+        "compilations and the seconds spent tracing and compiling; the three slowest cells "
+        "(cell index: seconds).",
+        "",
+        "| notebook | backend | fit, evaluate, predict (s) | compilations (s) | slowest cells |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    for name in names:
+        for backend in backends:
+            row = by_key[name, backend]
+            compiles = (
+                ""
+                if row["compiles"] is None
+                else f"{row['compiles']} ({row['compile_seconds']:.1f})"
+            )
+            cells = ", ".join(f"{index}: {seconds:.1f}" for index, seconds in row["slowest_cells"])
+            # Rows recorded before the kernel probe existed have no breakdown.
+            inside = "" if row["keras_seconds"] is None else f"{row['keras_seconds']:.1f}"
+            lines.append(f"| {name} | {BACKEND_NAMES[backend]} | {inside} | {compiles} | {cells} |")
+    references = "; ".join(
+        f"on {BACKEND_NAMES[b]} {notebooks['keras_import_seconds'][b]:.2f} s" for b in backends
+    )
+    lines += [
+        "",
+        f"While the notebooks ran, importing Keras in a fresh process took {references}: the "
+        "same work every time, it shows how fast this shared machine was during the run.",
+    ]
+    return lines
 
 
 def tables(conversion: dict, inference: dict, notebooks: dict) -> str:
@@ -185,29 +253,7 @@ def tables(conversion: dict, inference: dict, notebooks: dict) -> str:
             f"| {row['functional_samples_per_s']:,} | {row['ratio_median']:.2f} "
             f"({row['ratio_q1']:.2f}–{row['ratio_q3']:.2f}) |"
         )
-    repeats = notebooks["repeats"]
-    lines += [
-        "",
-        f"| notebook | run time (s), median of {repeats} | slowest run (s) "
-        "| whole process (s) | peak memory (MB) | within budget |",
-    ]
-    lines += ["| --- | ---: | ---: | ---: | ---: | :---: |"]
-    for row in notebooks["rows"]:
-        mark = "yes" if row["within_budget"] else "**no**"
-        lines.append(
-            f"| {row['notebook']} | {row['seconds']:.1f} | {row['slowest']:.1f} "
-            f"| {row['process_seconds']:.1f} | {row['peak_mb']:.0f} | {mark} |"
-        )
-    total = sum(row["seconds"] for row in notebooks["rows"])
-    process_total = sum(row["process_seconds"] for row in notebooks["rows"])
-    peak = max(r["peak_mb"] for r in notebooks["rows"])
-    lines.append(f"| **all** | {total:.1f} | | {process_total:.1f} | {peak:.0f} | |")
-    lines += [
-        "",
-        "While the notebooks ran, importing Keras in a fresh process took "
-        f"{notebooks['keras_import_seconds']:.2f} s: the same work every time, it shows how "
-        "fast this shared machine was during the run.",
-    ]
+    lines += notebook_tables(notebooks)
     return "\n".join(lines) + "\n"
 
 
@@ -219,10 +265,20 @@ def main() -> int:
         choices=list(SCRIPTS),
         help="run only these benchmarks; the others' last recorded results are reused",
     )
-    only = parser.parse_args().only or list(SCRIPTS)
+    parser.add_argument(
+        "--backends",
+        nargs="+",
+        choices=BACKENDS,
+        default=list(BACKENDS),
+        help="the backends the notebooks run on (default: all three)",
+    )
+    parser.add_argument("--repeats", type=int, default=3, help="runs per notebook and backend")
+    args = parser.parse_args()
+    only = args.only or list(SCRIPTS)
+    options = {"notebooks": ["--backends", *args.backends, "--repeats", str(args.repeats)]}
     OUT.mkdir(parents=True, exist_ok=True)
     conversion, inference, notebooks, export = (
-        run(name) if name in only else recorded(name) for name in SCRIPTS
+        run(name, options.get(name, [])) if name in only else recorded(name) for name in SCRIPTS
     )
     (OUT / "export.md").write_text(export_table(export), encoding="utf-8")
     plot_conversion(conversion)
