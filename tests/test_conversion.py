@@ -25,6 +25,7 @@ from tests.helpers import (
     names,
     outputs,
     randomize,
+    residual,
     run_examples,
 )
 
@@ -47,14 +48,6 @@ def functional_chain(name="chain"):
     x = layers.Dense(8, activation="relu", name="hidden")(inputs)
     x = layers.Dropout(0.5, name="drop")(x)
     return keras.Model(inputs, layers.Dense(3, name="head")(x), name=name)
-
-
-def residual(name="residual"):
-    inputs = keras.Input((4,), name="x")
-    a = layers.Dense(4, name="a")(inputs)
-    b = layers.Dense(4, name="b")(a)
-    merged = layers.Add(name="add")([a, b])
-    return keras.Model(inputs, layers.Dense(2, name="head")(merged), name=name)
 
 
 class Doubling(layers.Layer):
