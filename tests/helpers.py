@@ -1,7 +1,10 @@
 """Helpers shared by the test modules (plain functions; conftest.py wraps some as fixtures)."""
 
 import inspect
+import os
 import re
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -14,6 +17,14 @@ KERAS_VERSION = tuple(int(part) for part in keras.__version__.split(".")[:2])
 def names(model: keras.Model) -> list[str]:
     """The names of `model.layers`, in order."""
     return [layer.name for layer in model.layers]
+
+
+def residual() -> keras.Model:
+    """x -> a -> b, then add(a, b) -> head: a branch that merges again (4 features in, 2 out)."""
+    inputs = keras.Input((4,), name="x")
+    a = keras.layers.Dense(4, name="a")(inputs)
+    merged = keras.layers.Add(name="add")([a, keras.layers.Dense(4, name="b")(a)])
+    return keras.Model(inputs, keras.layers.Dense(2, name="head")(merged), name="residual")
 
 
 def sample_input(model: keras.Model, batch: int = 2, seed: int = 0) -> np.ndarray:
@@ -91,3 +102,29 @@ def _histories(value) -> list:
     if isinstance(value, list | tuple):
         return [h for item in value for h in _histories(item)]
     return []
+
+
+def run(*arguments, cwd):
+    """`python -m keras_convert ARGUMENTS` in `cwd`: (exit code, stdout, stderr).
+
+    With oneDNN on and no TF_CPP_MIN_LOG_LEVEL: TensorFlow's start-up notices must not reach
+    the command's stderr even then."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_")}
+    env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+    completed = subprocess.run(
+        [sys.executable, "-m", "keras_convert", *arguments],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return completed.returncode, completed.stdout, completed.stderr
+
+
+def one_line(stderr):
+    """The one line an error prints: short, and without a serialized configuration."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert len(lines[0]) <= 320 and "config=" not in lines[0] and "{'" not in lines[0], lines[0]
+    return lines[0]

@@ -1,4 +1,6 @@
-"""The `keras-convert` command line, run as a subprocess on model files the tests write."""
+"""The `keras-convert` command line, on model files the tests write: as a subprocess where
+only a process shows the behaviour (exit code, what reaches stdout and stderr), else in
+process (`cli.main`), sparing a TensorFlow import."""
 
 import importlib.util
 import os
@@ -15,7 +17,7 @@ from keras import layers
 from keras_convert import cli
 from keras_convert.errors import NotEquivalentError
 from tests import ROOT
-from tests.helpers import sample_input
+from tests.helpers import one_line, residual, run, sample_input
 
 MODULE_FILE = "custom_models.py"
 MODULE = """
@@ -33,28 +35,11 @@ class Twice(keras.Model):
 """
 
 
-def run(*arguments, cwd):
-    """`python -m keras_convert ARGUMENTS` in `cwd`: (exit code, stdout, stderr).
-
-    With oneDNN on and no TF_CPP_MIN_LOG_LEVEL: TensorFlow's start-up notices must not reach
-    the command's stderr even then."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("TF_")}
-    env["TF_ENABLE_ONEDNN_OPTS"] = "1"
-    completed = subprocess.run(
-        [sys.executable, "-m", "keras_convert", *arguments],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    return completed.returncode, completed.stdout, completed.stderr
-
-
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    """A folder with a Sequential, a branched and a two-output model, a legacy .h5,
-    a Lambda model, a subclassed model (and the module defining it) and a non-model."""
+    """A folder with a Sequential, an unbuilt, a branched and a two-output model, a legacy
+    .h5, a Lambda model, a subclassed model (and the module defining it), a non-model and a
+    named pipe."""
     folder = tmp_path_factory.mktemp("models")
     keras.utils.set_random_seed(0)
     keras.Sequential(
@@ -65,13 +50,11 @@ def files(tmp_path_factory):
         ],
         name="mlp",
     ).save(folder / "mlp.keras")
-    inputs = keras.Input((4,), name="x")
-    a = layers.Dense(4, name="a")(inputs)
-    merged = layers.Add(name="add")([a, layers.Dense(4, name="b")(a)])
-    keras.Model(inputs, layers.Dense(2, name="head")(merged), name="residual").save(
-        folder / "residual.keras"
-    )
-    keras.Model(inputs, [a, merged], name="two_heads").save(folder / "two_heads.keras")
+    keras.Sequential([layers.Dense(2, name="head")], name="unbuilt").save(folder / "unbuilt.keras")
+    branched = residual()
+    branched.save(folder / "residual.keras")
+    heads = [branched.get_layer("a").output, branched.get_layer("add").output]
+    keras.Model(branched.input, heads, name="two_heads").save(folder / "two_heads.keras")
     keras.Sequential([keras.Input((4,)), layers.Dense(2, name="d")], name="legacy").save(
         folder / "legacy.h5"
     )
@@ -89,17 +72,10 @@ def files(tmp_path_factory):
     twice(np.ones((1, 4)))
     twice.save(folder / "twice.keras")
     (folder / "not_a_model.keras").write_text("hello", encoding="utf-8")
+    os.mkfifo(folder / "pipe.keras")
     (folder / "exported").mkdir()
     (folder / "exported" / "saved_model.pb").write_bytes(b"")  # what a SavedModel folder holds
     return folder
-
-
-def one_line(stderr):
-    """The one line an error prints: short, and without a serialized configuration."""
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr
-    assert len(lines[0]) <= 320 and "config=" not in lines[0] and "{'" not in lines[0], lines[0]
-    return lines[0]
 
 
 def test_help_lists_the_commands_and_the_exit_codes(files):
@@ -112,16 +88,21 @@ def test_help_lists_the_commands_and_the_exit_codes(files):
 
 @pytest.fixture(scope="module")
 def inspected(files):
-    """One `inspect` of six files, the last three of which do not load (the command costs a
-    TensorFlow import, so the tests below share it): (exit code, sections, stderr)."""
+    """One `inspect` of nine files, five of which do not load, the last one loading after
+    them (the command costs a TensorFlow import, so the tests below share it); a named pipe,
+    which a reader would wait on forever, fails `run`'s timeout if it blocks: (exit code,
+    sections, stderr)."""
     code, out, err = run(
         "inspect",
         "mlp.keras",
         "residual.keras",
         "two_heads.keras",
+        "missing.keras",
         "lambda.keras",
         "twice.keras",
+        "pipe.keras",
         "not_a_model.keras",
+        "unbuilt.keras",
         cwd=files,
     )
     return code, out.split("\n\n"), err
@@ -155,10 +136,21 @@ def test_inspect_a_two_output_model_says_to_keep_it_functional(inspected):
     assert "has 2 outputs" in sections[2] and "keep it Functional" in sections[2]
 
 
-def test_inspect_reports_each_file_that_does_not_load_and_goes_on(inspected):
+def test_inspect_an_unbuilt_model_says_its_parameters_are_unknown(inspected):
+    _, sections, _ = inspected
+    assert sections[3].startswith("file:        unbuilt.keras")
+    assert "parameters:  unknown: the model is not built" in sections[3]
+
+
+def test_inspect_reports_each_file_that_does_not_load_in_one_line_and_goes_on(inspected):
+    """Each cause as `load_model` words it (tests/test_loading.py), behind the file's name; a
+    remedy in the command's own terms (--unsafe, --import)."""
     code, sections, err = inspected
-    assert code == 3 and len(sections) == 3
-    lambda_error, custom_error, garbage_error = err.strip().splitlines()
+    assert code == 3 and len(sections) == 4
+    lines = err.strip().splitlines()
+    assert all(one_line(line) for line in lines)
+    missing, lambda_error, custom_error, pipe_error, garbage_error = lines
+    assert missing == "keras-convert: error: 'missing.keras' does not exist"
     assert lambda_error == (
         "keras-convert: error: cannot load 'lambda.keras': layer 'double' (Lambda) holds "
         "Python code, which safe mode does not load; if you trust this file, pass --unsafe"
@@ -166,6 +158,10 @@ def test_inspect_reports_each_file_that_does_not_load_and_goes_on(inspected):
     assert custom_error == (
         "keras-convert: error: cannot load 'twice.keras': class 'cli_test>Twice' (a subclassed "
         "model) is not registered; pass --import MODULE, a module that registers it"
+    )
+    assert pipe_error == (
+        "keras-convert: error: cannot load 'pipe.keras': it is not a regular file but a FIFO "
+        "(named pipe)"
     )
     assert garbage_error == (
         "keras-convert: error: cannot load 'not_a_model.keras': it is not a zip file, so not "
@@ -212,7 +208,8 @@ def test_convert_a_legacy_h5_file_over_an_existing_output_only_with_force(files)
     np.testing.assert_array_equal(original.predict(x, verbose=0), converted.predict(x, verbose=0))
 
 
-def test_a_branched_model_fails_in_one_line_then_converts_with_the_flag(files):
+def test_a_branched_model_fails_in_one_line_then_converts_with_the_flag(files, monkeypatch, capsys):
+    """The failure as a process prints it; the conversion with the flag in process."""
     code, _, err = run(
         "convert", "residual.keras", "--to", "sequential", "-o", "r.keras", cwd=files
     )
@@ -221,17 +218,10 @@ def test_a_branched_model_fails_in_one_line_then_converts_with_the_flag(files):
     assert "NotSequentialError: the output of layer 'a' feeds 2 layers" in line
     assert "--group-branches" in line
     assert not (files / "r.keras").exists()
-    code, out, _ = run(
-        "convert",
-        "residual.keras",
-        "--to",
-        "sequential",
-        "--group-branches",
-        "-o",
-        "r.keras",
-        cwd=files,
-    )
-    assert code == 0 and "Sequential model 'residual'" in out
+    monkeypatch.chdir(files)
+    arguments = ["convert", "residual.keras", "--to", "sequential", "--group-branches"]
+    assert cli.main([*arguments, "-o", "r.keras"]) == 0
+    assert "Sequential model 'residual'" in capsys.readouterr().out
     assert [layer.name for layer in keras.saving.load_model(files / "r.keras").layers] == [
         "a",
         "block_b_to_add",

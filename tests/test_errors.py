@@ -32,18 +32,6 @@ def test_every_error_is_exported_from_the_package():
         assert name in keras_convert.__all__
 
 
-def test_incompatible_shape_error_carries_the_shapes():
-    error = errors.IncompatibleShapeError(
-        "msg", layer_name="head", built_shape=(None, 4), received_shape=(None, 8)
-    )
-    assert (error.layer_name, error.built_shape, error.received_shape) == (
-        "head",
-        (None, 4),
-        (None, 8),
-    )
-    assert str(error) == "msg"
-
-
 def test_a_wrong_type_says_what_was_received_without_a_memory_address():
     message = str(errors.wrong_type("to_functional", "a keras.Model", object()))
     assert message == (

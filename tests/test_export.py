@@ -23,8 +23,7 @@ from keras_convert import (
     to_sequential,
 )
 from keras_convert import exporting as export_module
-from tests.helpers import run_examples
-from tests.test_cli import run
+from tests.helpers import residual, run, run_examples
 
 BACKEND = keras.backend.backend()
 TENSORFLOW = BACKEND == "tensorflow"
@@ -89,13 +88,6 @@ def two_in_two_out():
     merged = layers.Concatenate(name="cat")([layers.Dense(4, name="da")(a), layers.Dense(4)(b)])
     outputs = {"y": layers.Dense(2, name="y")(merged), "z": layers.Dense(1, name="z")(merged)}
     return keras.Model({"b": b, "a": a}, outputs, name="two_in_two_out")
-
-
-def residual():
-    inputs = keras.Input((6,), name="x")
-    hidden = layers.Dense(6, activation="relu", name="a")(inputs)
-    merged = layers.Add(name="add")([inputs, layers.Dense(6, name="b")(hidden)])
-    return keras.Model(inputs, layers.Dense(2, name="head")(merged), name="residual")
 
 
 @pytest.fixture(scope="module")
@@ -203,7 +195,7 @@ def test_a_grouped_sequential_of_blocks_exports_verified(format, tmp_path):
 def test_a_model_nesting_a_sequential_and_a_functional_exports_verified(format, tmp_path):
     inputs = keras.Input((4,), name="x")
     inner = keras.Sequential([keras.Input((4,)), layers.Dense(6, name="inner")], name="seq")
-    outputs = residual()(layers.Dense(6, name="widen")(inner(inputs)))
+    outputs = residual()(layers.Dense(4, name="narrow")(inner(inputs)))
     model = keras.Model(inputs, outputs, name="outer")
     assert exported(model, tmp_path, format).max_abs_diff <= 1e-5
 

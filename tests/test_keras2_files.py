@@ -6,6 +6,11 @@ need neither `tf_keras` nor TensorFlow: the Keras 2 loading runs on JAX and PyTo
 on TensorFlow (tests/test_keras2_zoo.py writes a larger zoo live, where `tf_keras` is installed).
 """
 
+import json
+import shutil
+import warnings
+
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -76,6 +81,57 @@ def test_a_shipped_keras2_model_converts_both_ways(kind, suffix):
             to_sequential(model, group_branches=True)
         return
     assert_equivalent(model, to_sequential(model, group_branches=True), x, rtol=atol, atol=atol)
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+def test_a_shipped_keras2_files_compile_settings_are_applied(suffix):
+    """The optimizer with its learning rate, the loss with its argument (from_logits) and both
+    metrics, as tf_keras compiled them: `evaluate` gives the loss and metrics computed here
+    from tf_keras's logits, and the model trains."""
+    path = FOLDER / f"compiled{suffix}"
+    assert not load_model(path, compile=False).compiled
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = load_model(path)
+    assert [str(w.message) for w in caught if str(path) in str(w.message)] == []
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.005)
+    (x,), (logits,) = shipped("compiled")
+    ranked = np.argsort(logits, axis=-1)
+    labels = np.array([ranked[0, -1], ranked[1, 0]])  # the first is top 1, the second not top 2
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_softmax = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    loss = -np.mean(log_softmax[np.arange(2), labels])
+    result = model.evaluate(x, labels, verbose=0, return_dict=True)
+    assert result.keys() == {"loss", "sparse_categorical_accuracy", "top2"}
+    assert result["loss"] == pytest.approx(loss, abs=1e-5)
+    assert (result["sparse_categorical_accuracy"], result["top2"]) == (0.5, 0.5)
+    model.train_on_batch(x, labels)
+    assert model.optimizer.iterations == 1
+
+
+def test_a_keras2_compile_setting_keras3_lacks_is_named_and_the_rest_applied(tmp_path):
+    path = tmp_path / "edited.h5"
+    shutil.copyfile(FOLDER / "compiled.h5", path)
+    with h5py.File(path, "r+") as file:
+        settings = json.loads(file.attrs["training_config"])
+        wrapped = {"name": "score", "dtype": "float32", "fn": "keras2_only_score"}
+        settings["metrics"][0].append({"class_name": "MeanMetricWrapper", "config": wrapped})
+        settings["sample_weight_mode"] = "temporal"
+        file.attrs["training_config"] = json.dumps(settings)
+    with pytest.warns(UserWarning, match="compiled without") as caught:
+        model = load_model(path)
+    assert [str(w.message) for w in caught if str(path) in str(w.message)] == [
+        f"'{path}' was compiled without the Keras 2 compile settings that Keras 3 has no "
+        "equivalent for: metric 'score', 'sample_weight_mode'; compile the model again if they "
+        "matter"
+    ]
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    metrics = model.get_compile_config()["metrics"]
+    assert [metric["config"]["name"] for metric in metrics[0]] == [
+        "sparse_categorical_accuracy",
+        "top2",
+    ]
 
 
 @pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5 file")

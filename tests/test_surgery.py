@@ -133,9 +133,18 @@ def test_remove_a_merge_layer_is_a_clear_error():
 
 
 def test_shape_changing_insert_works_when_downstream_weights_do_not_depend_on_it(net):
+    """A pooling after 'relu' halves the feature maps, which the global pooling before the
+    head absorbs: the head keeps its weights and computes on the pooled maps."""
     edited = insert_layer(net, layers.MaxPooling2D(name="extra_pool"), after="relu")
+    assert_untouched_weights_kept(net, edited, copy=False)
     x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype("float32")
-    assert outputs(edited, x).shape == (2, 3)
+    features = keras.Model(net.inputs, net.get_layer("relu").output)
+    expected = layers.MaxPooling2D()(outputs(features, x))
+    for layer in net.layers[names(net).index("relu") + 1 :]:  # a chain after 'relu' in both
+        expected = layer(expected)
+    np.testing.assert_allclose(
+        outputs(edited, x), keras.ops.convert_to_numpy(expected), rtol=1e-6, atol=1e-6
+    )
 
 
 @pytest.mark.parametrize("copy", [False, True])
@@ -226,6 +235,8 @@ def test_a_new_layer_name_must_be_unique(net):
 def test_inputs_cannot_be_removed_or_replaced(net):
     with pytest.raises(ConversionError, match="'image' is an input"):
         remove_layer(net, "image")
+    with pytest.raises(ConversionError, match="'image' is an input"):
+        replace_layer(net, "image", layers.Rescaling(2.0, name="scale"))
 
 
 def test_the_only_layer_cannot_be_removed():

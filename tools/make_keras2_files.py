@@ -95,12 +95,30 @@ def tensorflow_ops(tf_keras):
     return tf_keras.Model(x, k.Dense(3, name="head")(mixed), name="tensorflow_ops")
 
 
+def compiled(tf_keras):
+    """A classifier compiled as a Keras 2 user compiles one: an optimizer with its own learning
+    rate, a loss object with an argument, a metric by its name and a metric object."""
+    model = tf_keras.Sequential(
+        [tf_keras.Input((4,)), tf_keras.layers.Dense(3, name="logits")], name="compiled"
+    )
+    model.compile(
+        optimizer=tf_keras.optimizers.Adam(learning_rate=0.005),
+        loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[
+            "sparse_categorical_accuracy",
+            tf_keras.metrics.SparseTopKCategoricalAccuracy(k=2, name="top2"),
+        ],
+    )
+    return model
+
+
 KINDS = {
     "sequential_batchnorm": sequential_batchnorm,
     "shared_nested": shared_nested,
     "masked_tagger": masked_tagger,
     "mixed_float16": mixed_float16,
     "tensorflow_ops": tensorflow_ops,
+    "compiled": compiled,
 }
 
 

@@ -37,7 +37,6 @@ from keras_convert._keras_api import (
     held_sublayers,
     imported_class,
     layer_class,
-    legacy_compile_arguments,
     legacy_model_from_config,
     safe_mode_scope,
 )
@@ -78,8 +77,9 @@ def load_model(
         custom_objects: Classes (and functions) the file names that Keras does not know,
             by name, as for `keras.saving.load_model`.
         compile: Compile the model with the settings the file stores, if any. A Keras 2
-            file's settings that Keras 3 cannot apply give a warning and an uncompiled
-            model.
+            file's optimizer, loss and metrics are applied where Keras 3 has an equivalent;
+            a warning names the ones left out (and if compiling fails, the model is left
+            uncompiled, with a warning).
         safe_mode: Refuse to load Python code stored in the file (a `Lambda` layer's
             function). Pass False only for files you trust.
         max_layers: The most layers the file's configuration may declare, nested and
@@ -143,8 +143,7 @@ def _load_keras2(
     _Keras2Weights(path, data).assign(model, config)
     compile_config = config.get("compile_config")
     if compile and compile_config:
-        settings = _keras3_compile_config(compile_config)
-        _compile_or_warn(path, model, lambda: model.compile_from_config(settings))
+        _compile_or_warn(path, model, compile_config, custom)
     return model
 
 
@@ -166,10 +165,8 @@ def _load_keras2_h5(
         _assert_weights_come_from(path, model, weights)
         training_config = file.attrs.get("training_config")
     if compile and training_config is not None:
-        arguments = _json_attribute(path, "training_config", training_config)
-        _compile_or_warn(
-            path, model, lambda: model.compile(**legacy_compile_arguments(arguments, custom))
-        )
+        settings = _json_attribute(path, "training_config", training_config)
+        _compile_or_warn(path, model, settings, custom)
     return model
 
 
@@ -195,37 +192,146 @@ def _build_keras2(path: Path, config: dict, custom: dict, safe_mode: bool) -> ke
     return model
 
 
-def _compile_or_warn(path: Path, model: keras.Model, compile_model) -> None:
-    """Runs `compile_model()`; a failure leaves the model uncompiled, with a warning."""
+def _compile_or_warn(path: Path, model: keras.Model, settings: Any, custom: dict) -> None:
+    """Compiles `model` with a Keras 2 file's compile settings (a `.keras` file's
+    `compile_config`, an `.h5` file's `training_config`), leaving out, and naming in a
+    warning, those Keras 3 has no equivalent for; if compiling fails, the model stays
+    uncompiled, with a warning."""
     try:
-        compile_model()
+        with keras.saving.CustomObjectScope(custom):
+            arguments, lost = _keras3_compile_arguments(settings)
+            model.compile(**arguments)
     except Exception as error:
         warnings.warn(
             f"'{path}' was loaded uncompiled: Keras 3 cannot apply its Keras 2 compile "
             f"settings ({_one_line(error, limit=120)}); call model.compile(...)",
             stacklevel=4,
         )
+        return
+    if lost:
+        warnings.warn(
+            f"'{path}' was compiled without the Keras 2 compile settings that Keras 3 has no "
+            f"equivalent for: {_listed(lost)}; compile the model again if they matter",
+            stacklevel=4,
+        )
+
+
+def _listed(names: list[str], most: int = 5) -> str:
+    """The first `most` names (each cut to 60 characters, as a file may hold any), and how
+    many more there are."""
+    shown = [name if len(name) <= 60 else f"{name[:57]}..." for name in names[:most]]
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(shown) + more
 
 
 # Arguments every Keras 2 optimizer records that no Keras 3 optimizer takes.
 KERAS2_OPTIMIZER_ONLY = ("is_legacy_optimizer", "jit_compile")
+# Keras 2 metrics that `compile` resolves by the loss, as Keras 3's `compile` does too.
+RESOLVED_BY_THE_LOSS = ("accuracy", "acc", "crossentropy", "ce")
 
 
-def _keras3_compile_config(config: dict) -> dict:
-    """A Keras 2 `.keras` file's compile settings, as Keras 3's `compile_from_config` takes
-    them: Keras 2 records every argument, None for a default, and Keras 3 would take None
-    literally (`steps_per_execution=None` breaks `predict`); a Keras 2 optimizer also
-    records arguments that Keras 3 optimizers refuse."""
-    settings = {key: value for key, value in config.items() if value is not None}
-    optimizer = settings.get("optimizer")
-    if isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict):
-        inner = {
-            key: value
-            for key, value in optimizer["config"].items()
-            if key not in KERAS2_OPTIMIZER_ONLY
-        }
-        settings["optimizer"] = {**optimizer, "config": inner}
-    return settings
+def _keras3_compile_arguments(settings: dict) -> tuple[dict, list[str]]:
+    """`compile()` arguments from Keras 2 compile settings, and the settings left out.
+
+    Keras 3's own readers of them (`compile_from_config`, `compile_args_from_training_config`,
+    Keras 3.6 to 3.15) give a model that cannot train, or fail: Keras 2 records a metric's
+    function by its name, a loss's function and its reduction "auto", arguments of its
+    optimizers that Keras 3's refuse, and None for every default (which Keras 3 would take
+    literally: `steps_per_execution=None` breaks `predict`). Each optimizer, loss and metric
+    is read here on its own; one Keras 3 has no equivalent for is left out and named."""
+    arguments, lost = {}, []
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if key in ("optimizer", "optimizer_config"):
+            arguments["optimizer"] = _mapped(_keras3_optimizer, value, "optimizer", lost)
+        elif key == "loss":
+            arguments["loss"] = _each(_keras3_loss, value, "loss", lost)
+        elif key in ("metrics", "weighted_metrics"):
+            kind = "metric" if key == "metrics" else "weighted metric"
+            arguments[key] = _each(_keras3_metric, value, kind, lost)
+        elif key in ("loss_weights", "run_eagerly", "steps_per_execution", "jit_compile"):
+            arguments[key] = value
+        else:
+            lost.append(f"'{key}'")
+    return {key: value for key, value in arguments.items() if value is not None}, lost
+
+
+def _each(convert, value: Any, kind: str, lost: list[str]) -> Any:
+    """`convert` applied to each loss or metric of a (nested) list or dict of them; one that
+    does not convert is named in `lost`, and left out (a list of metrics) or None."""
+    if isinstance(value, list):
+        items = [_each(convert, item, kind, lost) for item in value]
+        return items if kind == "loss" else [item for item in items if item is not None]
+    if isinstance(value, dict) and "class_name" not in value:  # by output name
+        return {name: _each(convert, item, kind, lost) for name, item in value.items()}
+    return _mapped(convert, value, kind, lost)
+
+
+def _mapped(convert, value: Any, kind: str, lost: list[str]) -> Any:
+    """`convert(value)`, or None with `value` named in `lost`."""
+    try:
+        return convert(value)
+    except Exception:
+        if isinstance(value, str):
+            name = value
+        else:  # the name a user gave a loss or metric, an optimizer's class
+            name = value["class_name"] if kind == "optimizer" else value["config"]["name"]
+        lost.append(f"{kind} '{name}'")
+        return None
+
+
+def _keras3_optimizer(entry: str | dict) -> keras.optimizers.Optimizer:
+    """A Keras 3 optimizer from a Keras 2 one's name (`compile("adam")`, as a `.keras` file
+    records it), or its class name and arguments."""
+    if isinstance(entry, str):
+        return keras.optimizers.get(entry)
+    class_name = entry["class_name"]
+    keras3 = getattr(keras.optimizers, class_name.removeprefix("Custom>"), None)
+    if isinstance(keras3, type) and issubclass(keras3, keras.optimizers.Optimizer):
+        class_name = keras3.__name__  # tf_keras registers its own as 'Custom>Adam'
+    config = {k: v for k, v in entry["config"].items() if k not in KERAS2_OPTIMIZER_ONLY}
+    if config.get("decay") == 0:  # a tf_keras.optimizers.legacy optimizer's, when unused
+        del config["decay"]
+    return _deserialized(keras.optimizers, keras.optimizers.Optimizer, class_name, config)
+
+
+def _keras3_loss(entry: str | dict) -> str | keras.losses.Loss:
+    """A loss's name as it is, if Keras 3 knows it; a Keras 3 loss from a Keras 2 one's class
+    name and arguments, less the function Keras 2 records, with Keras 2's reduction "auto"
+    as the one it meant outside `tf.distribute`."""
+    if isinstance(entry, str):
+        keras.losses.get(entry)
+        return entry
+    config = {k: v for k, v in entry["config"].items() if k != "fn"}
+    if config.get("reduction") == "auto":
+        config["reduction"] = "sum_over_batch_size"
+    return _deserialized(keras.losses, keras.losses.Loss, entry["class_name"], config)
+
+
+def _keras3_metric(entry: str | dict) -> str | keras.metrics.Metric:
+    """A metric's name as it is, if Keras 3 knows it; a Keras 3 metric from a Keras 2 one's
+    class name and arguments, or (a function Keras 2 wrapped) from the function's name."""
+    if isinstance(entry, str):
+        if entry not in RESOLVED_BY_THE_LOSS:
+            keras.metrics.get(entry)
+        return entry
+    config = entry["config"]
+    if entry["class_name"] != "MeanMetricWrapper":
+        return _deserialized(keras.metrics, keras.metrics.Metric, entry["class_name"], config)
+    found = keras.metrics.get(config["fn"])  # the metric class of that name, or a function
+    if isinstance(found, keras.metrics.Metric):
+        return type(found)(name=config["name"], dtype=config.get("dtype"))
+    return keras.metrics.MeanMetricWrapper(found, name=config["name"], dtype=config.get("dtype"))
+
+
+def _deserialized(module, kind: type, class_name: str, config: dict) -> Any:
+    """`module.deserialize` of a class name and its arguments, which gives back the name of a
+    class it does not know (Keras 3.6 to 3.15); a `ValueError` then."""
+    found = module.deserialize({"class_name": class_name, "config": config})
+    if not isinstance(found, kind):
+        raise ValueError(f"Keras 3 has no {kind.__name__} '{class_name}'")
+    return found
 
 
 class _Keras2Weights:
