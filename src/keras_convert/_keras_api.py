@@ -44,9 +44,9 @@ __all__ = [
     "keras_application_layer_module",
     "last_call_output",
     "layer_class",
-    "legacy_compile_arguments",
     "legacy_model_from_config",
     "make_input",
+    "optimizer_class",
     "producer",
     "safe_mode_scope",
     "set_model_trainable_flag",
@@ -281,15 +281,6 @@ def legacy_model_from_config(config: dict, custom_objects: dict[str, Any]) -> ke
         return saving_utils.model_from_config(config, custom_objects=objects)
 
 
-def legacy_compile_arguments(training_config: dict, custom_objects: dict[str, Any]) -> dict:
-    """`compile()` arguments from a Keras 2 `.h5` file's `training_config`.
-
-    `saving_utils.compile_args_from_training_config`, which `load_model` uses for `.h5`
-    files. Checked on every supported Keras.
-    """
-    return saving_utils.compile_args_from_training_config(training_config, custom_objects)
-
-
 def layer_class(class_name: str) -> type | None:
     """The class `keras.layers.<class_name>`, or None where Keras has no public layer of it.
 
@@ -300,6 +291,16 @@ def layer_class(class_name: str) -> type | None:
         return None
     found = getattr(keras.layers, class_name, None)
     return found if isinstance(found, type) else None
+
+
+def optimizer_class(class_name: str) -> type | None:
+    """The class `keras.optimizers.<class_name>`, or None where Keras has no public
+    optimizer of it; looked up among public names only, as `layer_class`. Public API."""
+    if class_name.startswith("_"):
+        return None
+    found = getattr(keras.optimizers, class_name, None)
+    is_optimizer = isinstance(found, type) and issubclass(found, keras.optimizers.Optimizer)
+    return found if is_optimizer else None
 
 
 def imported_class(module: str, class_name: str) -> type | None:

@@ -38,6 +38,7 @@ from keras_convert._keras_api import (
     imported_class,
     layer_class,
     legacy_model_from_config,
+    optimizer_class,
     safe_mode_scope,
 )
 from keras_convert._tf_keras_names import SUBLAYERS, GroupNames, saved_layers
@@ -287,8 +288,8 @@ def _keras3_optimizer(entry: str | dict) -> keras.optimizers.Optimizer:
     if isinstance(entry, str):
         return keras.optimizers.get(entry)
     class_name = entry["class_name"]
-    keras3 = getattr(keras.optimizers, class_name.removeprefix("Custom>"), None)
-    if isinstance(keras3, type) and issubclass(keras3, keras.optimizers.Optimizer):
+    keras3 = optimizer_class(class_name.removeprefix("Custom>"))
+    if keras3 is not None:
         class_name = keras3.__name__  # tf_keras registers its own as 'Custom>Adam'
     config = {k: v for k, v in entry["config"].items() if k not in KERAS2_OPTIMIZER_ONLY}
     if config.get("decay") == 0:  # a tf_keras.optimizers.legacy optimizer's, when unused
