@@ -87,4 +87,5 @@ def test_the_page_names_the_tensorflow_only_cells_of_the_keras2_chapters():
     if whole:
         *first, last = (str(number) for number in whole)
         named = f"Chapters {', '.join(first)} and {last}" if first else f"Chapter {last}"
-        assert f"{named} (" in prose and "are TensorFlow-only as a whole" in prose, named
+        verb = "are" if first else "is"
+        assert f"{named} (" in prose and f"{verb} TensorFlow-only as a whole" in prose, named
