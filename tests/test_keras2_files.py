@@ -127,8 +127,8 @@ def test_a_keras2_compile_setting_keras3_lacks_is_named_and_the_rest_applied(tmp
         "matter"
     ]
     assert isinstance(model.optimizer, keras.optimizers.Adam)
-    metrics = model.get_compile_config()["metrics"]
-    assert [metric["config"]["name"] for metric in metrics[0]] == [
+    metrics = model.get_compile_config()["metrics"]  # one output: one flat list
+    assert [metric["config"]["name"] for metric in metrics] == [
         "sparse_categorical_accuracy",
         "top2",
     ]

@@ -250,7 +250,11 @@ def _keras3_compile_arguments(settings: dict) -> tuple[dict, list[str]]:
             arguments["loss"] = _each(_keras3_loss, value, "loss", lost)
         elif key in ("metrics", "weighted_metrics"):
             kind = "metric" if key == "metrics" else "weighted metric"
-            arguments[key] = _each(_keras3_metric, value, kind, lost)
+            metrics = _each(_keras3_metric, value, kind, lost)
+            # `.h5` files record a list per output; Keras 3.6 to 3.9 refuse a list of one
+            # list for a model of one output, later versions take both.
+            one_output = isinstance(metrics, list) and len(metrics) == 1
+            arguments[key] = metrics[0] if one_output and isinstance(metrics[0], list) else metrics
         elif key in ("loss_weights", "run_eagerly", "steps_per_execution", "jit_compile"):
             arguments[key] = value
         else:
