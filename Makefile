@@ -151,7 +151,7 @@ compat: $(STAMP)  ## Library on every Keras, JAX and PyTorch; the book on all th
 	done; \
 	$(BIN)/python tools/compat_report.py && exit $$status
 
-compat-corners: $(STAMP)  ## The floor and JAX rows of the matrix (CI runs these)
+compat-corners: $(STAMP)  ## The floor row of the matrix (CI runs it)
 	$(BIN)/nox -t corners
 
 # torch's CPU build comes from PyTorch's index (TORCH_WHEELS: an index, or --find-links DIR).
