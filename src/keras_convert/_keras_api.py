@@ -283,24 +283,24 @@ def legacy_model_from_config(config: dict, custom_objects: dict[str, Any]) -> ke
 
 def layer_class(class_name: str) -> type | None:
     """The class `keras.layers.<class_name>`, or None where Keras has no public layer of it.
-
-    The name comes from a file, so it is looked up among the public names only: a private or
-    dunder name (`__class__`) is no layer. Public API.
-    """
-    if class_name.startswith("_"):
-        return None
-    found = getattr(keras.layers, class_name, None)
-    return found if isinstance(found, type) else None
+    Public API."""
+    return _public_class(keras.layers, class_name, object)
 
 
 def optimizer_class(class_name: str) -> type | None:
     """The class `keras.optimizers.<class_name>`, or None where Keras has no public
-    optimizer of it; looked up among public names only, as `layer_class`. Public API."""
+    optimizer of it. Public API."""
+    return _public_class(keras.optimizers, class_name, keras.optimizers.Optimizer)
+
+
+def _public_class(namespace: Any, class_name: str, base: type) -> type | None:
+    """`namespace.<class_name>` if it is a subclass of `base`. The name comes from a file, so
+    it is looked up among the public names only: a private or dunder name (`__class__`) is
+    none of Keras's classes."""
     if class_name.startswith("_"):
         return None
-    found = getattr(keras.optimizers, class_name, None)
-    is_optimizer = isinstance(found, type) and issubclass(found, keras.optimizers.Optimizer)
-    return found if is_optimizer else None
+    found = getattr(namespace, class_name, None)
+    return found if isinstance(found, type) and issubclass(found, base) else None
 
 
 def imported_class(module: str, class_name: str) -> type | None:
