@@ -146,6 +146,9 @@ bench: $(STAMP) $(BENCH_VENVS)  ## Run the benchmarks, update book/performance/ 
 compat: $(STAMP)  ## Library on every Keras, JAX and PyTorch; the book on all three; update book/versions/
 	rm -rf .nox/compat _build/nbval
 	$(BIN)/nox -t matrix; status=$$?; \
+	for backend in jax torch; do \
+	  $(BIN)/python tools/check_setup.py .venv-$$backend $$backend || status=1; \
+	done; \
 	for run in nbval nbval-jax nbval-torch; do \
 	  $(MAKE) --no-print-directory $$run NOTEBOOKS="$(sort $(wildcard notebooks/*.ipynb))" || status=1; \
 	done; \
