@@ -89,7 +89,8 @@ def to_functional(
     `keras.ops` call it makes. The trace runs four times (by default, twice, then with
     `training=False` and `training=True`), and the result is returned only if it computes
     what `call` computes: the same calls every time and in both modes, `training` passed on
-    to the layers, no layer created inside `call`.
+    to the layers, no layer created inside `call`. A Python attribute that `call` reads
+    (a flag) is frozen at its value at conversion time.
 
     Args:
         model: A built Sequential model; an unbuilt one together with `input_shape`; a

@@ -9,7 +9,9 @@ on a tensor's value); two traces differ (Python state that changes from call to 
 as a counter or random numbers drawn outside a layer); the trace with `training=True`
 differs from the one with `training=False`, or a layer gets a fixed `training` (a
 Functional model passes its own `training` on to every layer); a layer with weights that
-the model does not hold (created inside `call`).
+the model does not hold (created inside `call`). What no trace can observe it cannot
+refuse: a Python attribute that `call` reads and that the program changes later (a flag) is
+frozen at its value at conversion time.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def _built_shapes(model: keras.Model) -> Any:
     config = model.get_build_config() or {}
     if set(config) != {"input_shape"}:
         # Keras records none when it could not run call() on symbolic tensors at the first
-        # call, and several for a call() that takes several tensor arguments.
+        # call, and several for a custom build() that takes several shapes.
         raise _untraceable(
             model,
             "shape",
@@ -145,13 +147,14 @@ def _check_training_passed_on(model: keras.Model, graph: Graph, mode: bool | Non
     for node in graph.nodes:
         value = node.kwargs.get("training")
         if "training" in call_context_args(node.operation) and value not in (None, mode):
+            when = "" if mode is None else f" when the model is called with training={mode}"
             raise _untraceable(
                 model,
                 "training",
-                f"its call() passes training={value} to layer '{node.operation.name}' when the "
-                f"model itself is called with training={mode}; a Functional model passes its "
-                "own training on to every layer, so it would compute something else. Pass "
-                "call()'s training argument on instead, or set that layer's trainable=False",
+                f"its call() passes training={value} to layer '{node.operation.name}'{when}; "
+                "a Functional model would pass its own training argument to that layer "
+                "instead. Pass call()'s training on (a BatchNormalization with "
+                "trainable=False ignores it and stays in inference mode)",
             )
 
 
