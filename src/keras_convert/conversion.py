@@ -87,10 +87,10 @@ def to_functional(
     inputs it was built with (batch dimension free; dict keys, or the name of `call`'s
     first argument, as input names; the model's input dtype), it records each layer and
     `keras.ops` call it makes. The trace runs four times (by default, twice, then with
-    `training=False` and `training=True`), and the result is returned only if it computes
-    what `call` computes: the same calls every time and in both modes, `training` passed on
-    to the layers, no layer created inside `call`. A Python attribute that `call` reads
-    (a flag) is frozen at its value at conversion time.
+    `training=False` and `training=True`), and the result is returned only if the traces
+    agree: the same calls every time and in both modes, `training` passed on to the layers,
+    no layer created inside `call`. A Python attribute that `call` reads (a flag) is frozen
+    at its value at conversion time.
 
     Args:
         model: A built Sequential model; an unbuilt one together with `input_shape`; a

@@ -21,7 +21,7 @@ from typing import Any
 
 import keras
 
-from keras_convert._keras_api import call_context_args
+from keras_convert._keras_api import call_context_args, operation_settings
 from keras_convert.errors import UnbuiltModelError, UntraceableModelError, keras_reason
 from keras_convert.graph import Graph, read_graph
 
@@ -38,8 +38,8 @@ def trace(model: keras.Model, input_shape: tuple[int | None, ...] | None = None)
     `call` runs four times on new `keras.Input` tensors (twice with its default arguments,
     then with `training=False` and `training=True` if it takes `training`), whose shapes
     are `input_shape` or else those the model was built for, the batch dimension left
-    free, and whose dtype is the model's input dtype (what Keras builds a subclassed model
-    with).
+    free, and whose dtype is the model's `input_dtype` (the dtype its `__call__` converts
+    floating-point inputs to).
 
     Raises:
         UnbuiltModelError: `model` is not built.
@@ -181,9 +181,7 @@ def _fingerprint(graph: Graph) -> list[tuple[Any, ...]]:
             config = {k: v for k, v in operation.get_config().items() if k != "name"}
             who = (type(operation).__name__, repr(sorted(config.items())))
         else:
-            settings = vars(operation).items()
-            public = sorted((k, v) for k, v in settings if k != "name" and not k.startswith("_"))
-            who = (type(operation).__name__, repr(public))
+            who = (type(operation).__name__, repr(operation_settings(operation)))
         kwargs = {k: v for k, v in node.kwargs.items() if k != "training"}
         result.append((who, keras.tree.map_structure(key, (node.args, kwargs))))
         for tensor in node.outputs:
