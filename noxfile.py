@@ -32,6 +32,7 @@ LIBRARY_TESTS = [
     "tests/test_conversion.py",
     "tests/test_copy_contract.py",
     "tests/test_errors.py",
+    "tests/test_extract.py",
     "tests/test_graph.py",
     "tests/test_hostile_files.py",
     "tests/test_keras2_files.py",
@@ -40,6 +41,7 @@ LIBRARY_TESTS = [
     "tests/test_keras_hub.py",
     "tests/test_loading.py",
     "tests/test_properties.py",
+    "tests/test_subclassed.py",
     "tests/test_surgery.py",
     "tests/test_verification.py",
 ]

@@ -268,7 +268,132 @@ class Scaled(keras.Model):
 def _():
     model = Scaled(name="scaled")
     model(X)
+    return [raised(lambda: keras_convert.to_sequential(model))]
+
+
+@message("subclassed_unbuilt")
+def _():
+    return [raised(lambda: keras_convert.to_functional(Scaled(name="scaled")))]
+
+
+class Gated(keras.Model):
+    """`call` branches in Python on a tensor's value."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(8, name="dense")
+
+    def call(self, inputs):
+        if keras.ops.mean(inputs) > 0.5:
+            return self.dense(inputs)
+        return inputs[:, :8]
+
+
+@message("untraceable_no_shape", frozenset({"tensorflow", "jax"}))
+def _():
+    model = Gated(name="gated")
+    model(X)  # Keras's own symbolic build fails on the `if` and records no input shape
     return [raised(lambda: keras_convert.to_functional(model))]
+
+
+@message("untraceable_value")
+def _():
+    model = Gated(name="gated")
+    model(X)
+    return [raised(lambda: keras_convert.to_functional(model, input_shape=(64,)))]
+
+
+class Sharpened(keras.Model):
+    """`call` adds computation when training, outside any layer."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(8, name="dense")
+
+    def call(self, inputs, training=None):
+        x = self.dense(inputs)
+        if training:
+            x = x + 0.1 * keras.ops.square(x)
+        return x
+
+
+class FrozenNorm(keras.Model):
+    """`call` always runs its BatchNormalization in inference mode."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.norm = keras.layers.BatchNormalization(name="norm")
+
+    def call(self, inputs, training=None):
+        return self.norm(inputs, training=False)
+
+
+@message("untraceable_training")
+def _():
+    sharpened, frozen = Sharpened(name="sharpened"), FrozenNorm(name="frozen")
+    sharpened(X)
+    frozen(X)
+    return [
+        raised(lambda: keras_convert.to_functional(sharpened)),
+        raised(lambda: keras_convert.to_functional(frozen)),
+    ]
+
+
+class Fresh(keras.Model):
+    """`call` creates a layer, with new weights, on each call."""
+
+    def call(self, inputs):
+        return keras.layers.Dense(8, name="fresh")(inputs)
+
+
+class Counting(keras.Model):
+    """`call` reads a Python counter that each call changes."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = keras.layers.Dense(8, name="dense")
+        self.calls = 0
+
+    def call(self, inputs):
+        self.calls += 1
+        return self.dense(inputs) / float(self.calls)
+
+
+@message("untraceable_state")
+def _():
+    fresh, counting = Fresh(name="fresh_model"), Counting(name="counting")
+    fresh(X)
+    counting(X)
+    return [
+        raised(lambda: keras_convert.to_functional(fresh)),
+        raised(lambda: keras_convert.to_functional(counting)),
+    ]
+
+
+def towers() -> keras.Model:
+    """Dict inputs 'image' and 'meta'; dict outputs 'score' (both) and 'embedding' (image)."""
+    image = keras.Input(shape=(64,), name="image")
+    meta = keras.Input(shape=(3,), name="meta")
+    features = keras.layers.Dense(8, activation="relu", name="features")(image)
+    merged = keras.layers.Concatenate(name="merged")([features, meta])
+    outputs = {
+        "score": keras.layers.Dense(1, name="score")(merged),
+        "embedding": keras.layers.Dense(4, name="embedding")(features),
+    }
+    return keras.Model({"image": image, "meta": meta}, outputs, name="towers")
+
+
+@message("extract_missing_input")
+def _():
+    return [raised(lambda: keras_convert.extract(towers(), inputs="image", outputs="score"))]
+
+
+@message("extract_ambiguous")
+def _():
+    inp = keras.Input(shape=(4,), name="x")
+    twice = keras.layers.Dense(4, name="twice")
+    model = keras.Model(inp, twice(twice(inp)), name="shared")
+    return [raised(lambda: keras_convert.extract(model, outputs="twice"))]
 
 
 @message("model_from_sequential_config")

@@ -16,6 +16,7 @@ import pytest
 from keras import layers
 
 from keras_convert import (
+    extract,
     flatten,
     insert_layer,
     remove_layer,
@@ -64,10 +65,37 @@ def nested():
     return keras.Model(inputs, layers.Dense(1, name="head")(x), name="nested")
 
 
+class Stack(keras.Model):
+    """`stack` as a subclassed model, built by one call."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden = layers.Dense(8, activation="relu", name="hidden")
+        self.bn = layers.BatchNormalization(name="bn")
+        self.drop = layers.Dropout(0.3, name="drop")
+        self.extra = layers.Dense(8, name="extra")
+        self.head = layers.Dense(1, name="head")
+
+    def call(self, inputs, training=None):
+        x = self.bn(self.hidden(inputs), training=training)
+        return self.head(self.extra(self.drop(x, training=training)))
+
+
+def subclassed():
+    model = Stack(name="subclassed")
+    model(np.zeros((1, FEATURES), "float32"))
+    return model
+
+
 # (what it does, how to make the original, the call under test with its copy= argument)
 OPERATIONS = {
     "to_functional": (stack, lambda m, copy: to_functional(m, copy=copy)),
+    "to_functional of a subclassed model": (
+        subclassed,
+        lambda m, copy: to_functional(m, copy=copy),
+    ),
     "to_sequential": (chain, lambda m, copy: to_sequential(m, copy=copy)),
+    "extract": (chain, lambda m, copy: extract(m, outputs="extra", copy=copy)),
     "flatten": (nested, lambda m, copy: flatten(m, copy=copy)),
     "insert_layer": (
         stack,

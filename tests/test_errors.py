@@ -12,7 +12,10 @@ from keras_convert import errors
         errors.NotSequentialError,
         errors.UnbuiltModelError,
         errors.UnsupportedModelError,
+        errors.UntraceableModelError,
         errors.LayerNotFoundError,
+        errors.MissingInputError,
+        errors.AmbiguousLayerError,
         errors.IncompatibleShapeError,
     ],
 )

@@ -178,6 +178,8 @@ ROUTE_ROWS = {
     "a built Sequential model": "cheat_sheet.md",
     "an unbuilt Sequential model": "cheat_sheet.md",
     "a Sequential model": "second_head",
+    "a subclassed model": "cheat_sheet.md",
+    "a multi-input or multi-output model": "cheat_sheet.md",
     "a Functional chain": "cheat_sheet.md",
     "a Functional model with skip": "cheat_sheet.md",
     "a model with several inputs or outputs": CONVERSION

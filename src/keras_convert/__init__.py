@@ -1,6 +1,7 @@
 """keras_convert: convert Keras 3 models between the Sequential and Functional APIs.
 
-Convert (`to_functional`, `to_sequential`, `is_sequential`, `flatten`), edit
+Convert (`to_functional`, subclassed models included, `to_sequential`, `is_sequential`,
+`flatten`), take a part of a model as a model of its own (`extract`), edit
 (`insert_layer`, `remove_layer`, `replace_layer`), verify (`assert_equivalent`), load
 (`load_model`, Keras 2 files included) and export (`export`: ONNX, LiteRT or SavedModel,
 run in its own runtime and compared) models without changing what they compute: when a
@@ -24,36 +25,44 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from keras_convert.conversion import flatten, is_sequential, to_functional, to_sequential
     from keras_convert.errors import (
+        AmbiguousLayerError,
         ConversionError,
         ExportError,
         IncompatibleShapeError,
         LayerNotFoundError,
+        MissingInputError,
         ModelFileError,
         NotEquivalentError,
         NotSequentialError,
         UnbuiltModelError,
         UnsupportedKerasError,
         UnsupportedModelError,
+        UntraceableModelError,
     )
     from keras_convert.exporting import ExportReport, export
+    from keras_convert.extraction import extract
     from keras_convert.loading import load_model
     from keras_convert.surgery import insert_layer, remove_layer, replace_layer
     from keras_convert.verification import assert_equivalent
 
 __all__ = [
+    "AmbiguousLayerError",
     "ConversionError",
     "ExportError",
     "ExportReport",
     "IncompatibleShapeError",
     "LayerNotFoundError",
+    "MissingInputError",
     "ModelFileError",
     "NotEquivalentError",
     "NotSequentialError",
     "UnbuiltModelError",
     "UnsupportedKerasError",
     "UnsupportedModelError",
+    "UntraceableModelError",
     "assert_equivalent",
     "export",
+    "extract",
     "flatten",
     "insert_layer",
     "is_sequential",
@@ -69,6 +78,7 @@ _MODULE_OF = {
     **dict.fromkeys(["insert_layer", "remove_layer", "replace_layer"], "surgery"),
     **dict.fromkeys(["ExportReport", "export"], "exporting"),
     "assert_equivalent": "verification",
+    "extract": "extraction",
     "load_model": "loading",
 }
 __version__ = "0.2.0"

@@ -46,6 +46,7 @@ __all__ = [
     "layer_class",
     "legacy_model_from_config",
     "make_input",
+    "operation_settings",
     "optimizer_class",
     "producer",
     "safe_mode_scope",
@@ -188,6 +189,17 @@ def call_context_args(operation: keras.Operation) -> frozenset[str]:
     if not isinstance(operation, keras.layers.Layer):
         return frozenset()
     return frozenset(getattr(operation, "_call_context_args", {"training"}))
+
+
+def operation_settings(operation: keras.Operation) -> list[tuple[str, Any]]:
+    """The settings a raw `keras.ops` operation was made with (`axis`, `keepdims`, ...).
+
+    Keras keeps an operation's constructor arguments as public instance attributes (for
+    example `Mean.axis`), which `vars()` reads here; the name and the private attributes are
+    left out. Sorted by attribute name. Checked on Keras 3.15.1.
+    """
+    public = vars(operation).items()
+    return sorted((key, value) for key, value in public if key != "name" and key[0] != "_")
 
 
 def attached_mask(tensor: KerasTensor) -> Any:

@@ -254,7 +254,7 @@ def inspect_file_lines(
         lines += [
             f"api:         subclassed ({type(model).__name__}, model '{model.name}')",
             "sequential:  no: its computation is Python code in call(), not a graph of "
-            "layers; nothing converts it",
+            "layers; in Python, keras_convert.to_functional traces call() into one where it can",
         ]
         return lines
     api = "Sequential" if isinstance(model, keras.Sequential) else "Functional"

@@ -64,6 +64,7 @@ from keras_convert.graph import (
     segments,
     source_name,
 )
+from keras_convert.tracing import trace
 
 __all__ = ["flatten", "is_sequential", "to_functional", "to_sequential"]
 
@@ -82,11 +83,24 @@ def to_functional(
     and calls the same layers (`copy=False`) or copies of them (`copy=True`). Nested
     sub-models stay nested: they are called as layers.
 
+    A subclassed model's `call` is traced: run on `keras.Input` tensors shaped like the
+    inputs it was built with (batch dimension free; dict keys, or the name of `call`'s
+    first argument, as input names; the model's input dtype), it records each layer and
+    `keras.ops` call it makes. The trace runs four times (by default, twice, then with
+    `training=False` and `training=True`), and the result is returned only if the traces
+    agree: the same calls every time and in both modes, `training` passed on to the layers,
+    no layer created inside `call`. A Python attribute that `call` reads (a flag) is frozen
+    at its value at conversion time.
+
     Args:
-        model: A built Sequential model; an unbuilt one together with `input_shape`; or a
-            Functional model (the result is an equivalent new Functional model).
+        model: A built Sequential model; an unbuilt one together with `input_shape`; a
+            Functional model (the result is an equivalent new Functional model); or a
+            built subclassed model.
         input_shape: Input shape without the batch dimension, e.g. `(28, 28, 1)`. Needed
-            only for an unbuilt Sequential model; otherwise it must match the model's.
+            only for an unbuilt Sequential model, and for a subclassed model whose input
+            shape Keras did not record (the error says so); for a subclassed model it is the
+            shape `call` is traced on (`None` for a free dimension). For other models it
+            must match the model's.
         copy: False: the result SHARES the original layers and weights (training one
             trains the other). True: the result gets independent copies whose weights
             are bitwise equal to the original's right after conversion.
@@ -96,9 +110,13 @@ def to_functional(
 
     Raises:
         TypeError: `model` is not a `keras.Model`.
-        UnbuiltModelError: `model` is an unbuilt Sequential model and `input_shape` is None.
-        UnsupportedModelError: `model` is a subclassed model (no readable graph), or
-            `copy=True` and a layer cannot be re-created from its config.
+        UnbuiltModelError: `model` is an unbuilt Sequential model and `input_shape` is
+            None, or an unbuilt subclassed model.
+        UntraceableModelError: `model` is a subclassed model whose traced `call` would not
+            compute the same: Python control flow on a tensor's value or on `training`,
+            Python state that changes between calls, a fixed `training` passed to a layer,
+            or a layer created inside `call` (the message names the cause).
+        UnsupportedModelError: `copy=True` and a layer cannot be re-created from its config.
         IncompatibleShapeError: a layer of an unbuilt Sequential model cannot take the
             shape that `input_shape` gives it.
         ConversionError: `input_shape` disagrees with the shape the model is built for.
@@ -113,12 +131,17 @@ def to_functional(
     assert functional.layers[1] is model.layers[0]  # shared, since copy=False
     ```
     """
-    check_supported(model, "to_functional")
+    if isinstance(model, keras.Model) and not is_graph_model(model):
+        shape = None if input_shape is None else _standardize_shape(input_shape)
+        graph: Graph | None = read_graph(trace(model, shape))
+    else:
+        check_supported(model, "to_functional")
+        graph = None
     with LayerSource(copy) as source:
-        if isinstance(model, keras.Sequential) and not model.built:
+        if graph is None and isinstance(model, keras.Sequential) and not model.built:
             result = _unbuilt_sequential_to_functional(model, input_shape, source)
         else:
-            graph = read_graph(model)
+            graph = graph or read_graph(model)
             _check_input_shape(graph, input_shape)
             result = functional_from_graph(graph, call=source.caller(), name=model.name)
     keep_model_flags(model, result)

@@ -15,16 +15,19 @@ import re
 from typing import Any
 
 __all__ = [
+    "AmbiguousLayerError",
     "ConversionError",
     "ExportError",
     "IncompatibleShapeError",
     "LayerNotFoundError",
+    "MissingInputError",
     "ModelFileError",
     "NotEquivalentError",
     "NotSequentialError",
     "UnbuiltModelError",
     "UnsupportedKerasError",
     "UnsupportedModelError",
+    "UntraceableModelError",
 ]
 
 
@@ -57,15 +60,15 @@ class NotSequentialError(ConversionError):
 
 
 class UnbuiltModelError(ConversionError):
-    """The model has no known input shape (an unbuilt Sequential model).
+    """The model has no known input shape (an unbuilt Sequential or subclassed model).
 
     The message is `Sequential model 'NAME' is not built, so its input shape is unknown.
     REMEDY`, the remedy saying what the caller of the function that raised can do.
 
     Attributes:
         model_name: The unbuilt model's name.
-        kind: How the message names it: "Sequential model", or "model" where it may also
-            be a subclassed model.
+        kind: How the message names it: "Sequential model", "subclassed model", or
+            "model" where it may be either.
         remedy: What the caller can do about it.
     """
 
@@ -84,9 +87,31 @@ class UnbuiltModelError(ConversionError):
 class UnsupportedModelError(ConversionError):
     """The model (or a layer in it) has no readable graph or cannot be re-created.
 
-    Typically a subclassed `keras.Model`, whose computation lives in Python code in
-    `call()` rather than in a graph of layers.
+    Typically a subclassed `keras.Model` given to a function that needs a graph (convert
+    it with `to_functional` first), or a layer that cannot be copied.
     """
+
+
+class UntraceableModelError(UnsupportedModelError):
+    """Tracing a subclassed model's `call()` cannot give a Functional model computing the same.
+
+    Raised by `to_functional` for a subclassed model; the message names the model and the
+    cause.
+
+    Attributes:
+        model_name: The subclassed model's name.
+        cause: "value" (Python control flow on a tensor's value), "training" (`call()`
+            computes other calls, or passes a fixed `training`, depending on `training`),
+            "state" (a layer with weights created inside `call()`), "varies" (two traces
+            differ: Python state that changes between calls), "shape" (Keras recorded no
+            single input shape: pass `input_shape`) or "failed" (`call()` fails on
+            symbolic inputs for another reason, quoted in the message).
+    """
+
+    def __init__(self, message: str, *, model_name: str, cause: str) -> None:
+        super().__init__(message)
+        self.model_name = model_name
+        self.cause = cause
 
 
 class UnsupportedKerasError(ConversionError):
@@ -103,6 +128,23 @@ class LayerNotFoundError(ConversionError):
 
     The message lists the closest names in the model.
     """
+
+
+class MissingInputError(ConversionError):
+    """A requested output of `extract` depends on a model input that `inputs=` leaves out.
+
+    Attributes:
+        input_name: The input that is needed and not listed.
+    """
+
+    def __init__(self, message: str, *, input_name: str) -> None:
+        super().__init__(message)
+        self.input_name = input_name
+
+
+class AmbiguousLayerError(ConversionError):
+    """A name given to `extract` does not designate one tensor: the layer is called several
+    times in the model (a shared layer) or returns several tensors."""
 
 
 class IncompatibleShapeError(ConversionError):

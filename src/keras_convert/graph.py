@@ -87,10 +87,8 @@ def check_supported(model: object, function: str) -> None:
     cls = type(model).__name__
     raise UnsupportedModelError(
         f"model '{model.name}' is a subclassed keras.Model ({cls}): its computation is "
-        "Python code in call(), not a graph of layers, so it cannot be converted. If "
-        "call() runs straight through, trace it: inputs = keras.Input(shape=...); "
-        "keras.Model(inputs, model.call(inputs)); otherwise rebuild it with the Functional "
-        "API, or wrap it as a single layer: keras.Model(inputs, model(inputs))"
+        f"Python code in call(), not a graph of layers, so {function}() cannot read it. "
+        "Trace it into a Functional model first: to_functional(model)"
     )
 
 

@@ -230,7 +230,7 @@ def _edit_sequential(
     if name == input_name and edit != "after":
         raise _input_error(model, name, edit)
     if name != input_name and name not in names:
-        raise _not_found(model, name, [*names, *([input_name] if input_name else [])])
+        raise layer_not_found(model, name, [*names, *([input_name] if input_name else [])])
     _check_new_name(model, new_layer, set(names) | {input_name} - {None}, name, edit)
     inserted = [new_layer] if new_layer is not None else []
     layers: list[keras.layers.Layer] = inserted.copy() if name == input_name else []
@@ -272,7 +272,7 @@ def _edit_functional(
     operations = operation_names(graph)
     target = operations.get(name)
     if target is None:
-        raise _not_found(model, name, list(operations))
+        raise layer_not_found(model, name, list(operations))
     input_index = next(
         (i for i, t in enumerate(graph.inputs) if source_operation(t) is target), None
     )
@@ -414,7 +414,8 @@ def _input_error(model: keras.Model, name: str, edit: _Edit) -> ConversionError:
     )
 
 
-def _not_found(model: keras.Model, name: str, names: list[str]) -> LayerNotFoundError:
+def layer_not_found(model: keras.Model, name: str, names: list[str]) -> LayerNotFoundError:
+    """The error for a `name` that no layer of `model` (whose names are `names`) has."""
     owner = _nested_owner(model, name)
     if owner is not None:
         return LayerNotFoundError(
