@@ -249,6 +249,22 @@ def test_a_layer_created_inside_call_is_refused():
     assert "layer 'fresh' (Dense)" in str(error)
 
 
+def test_a_weight_of_the_model_used_outside_a_layer_is_refused():
+    # The trace would read the variable live, but hold it in no layer: the result's weights,
+    # its copy=True copy and its saved file would all miss it.
+    class Scaled(keras.Model):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self.dense = layers.Dense(2, name="dense")
+            self.scale = self.add_weight(shape=(2,), initializer="ones", name="scale")
+
+        def call(self, x):
+            return self.dense(x) * self.scale
+
+    error = refused(Scaled(name="scaled"), X, "state")
+    assert "uses the weight 'scaled/scale' directly" in str(error)
+
+
 def test_python_state_that_changes_between_calls_is_refused():
     class Counter(keras.Model):
         def __init__(self, **kwargs):

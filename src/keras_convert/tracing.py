@@ -9,9 +9,9 @@ on a tensor's value); two traces differ (Python state that changes from call to 
 as a counter or random numbers drawn outside a layer); the trace with `training=True`
 differs from the one with `training=False`, or a layer gets a fixed `training` (a
 Functional model passes its own `training` on to every layer); a layer with weights that
-the model does not hold (created inside `call`). What no trace can observe it cannot
-refuse: a Python attribute that `call` reads and that the program changes later (a flag) is
-frozen at its value at conversion time.
+the model does not hold (created inside `call`), or a weight used outside any layer. What
+no trace can observe it cannot refuse: a Python attribute that `call` reads and that the
+program changes later (a flag) is frozen at its value at conversion time.
 """
 
 from __future__ import annotations
@@ -128,7 +128,8 @@ def _inputs(shapes: Any, parameter: str, dtype: str) -> Any:
 
 
 def _check_state(model: keras.Model, graph: Graph) -> None:
-    """Every weight the trace uses is one of `model`'s: no layer was created inside call()."""
+    """Every weight the trace uses is one of `model`'s, held by a layer: no layer was created
+    inside call(), and no weight is used outside a layer."""
     held = {id(variable) for variable in model.variables}
     for node in graph.nodes:
         operation = node.operation
@@ -139,6 +140,19 @@ def _check_state(model: keras.Model, graph: Graph) -> None:
                 f"its call() uses layer '{operation.name}' ({type(operation).__name__}), whose "
                 "weights the model does not hold: a layer created inside call() gets new "
                 "weights on each call. Create it in __init__ and call it in call()",
+            )
+        used = keras.tree.flatten((node.args, node.kwargs))
+        variable = next((v for v in used if isinstance(v, keras.Variable)), None)
+        if variable is not None:
+            # A Functional model holds weights through its layers only: a variable used
+            # directly would be missing from its weights, its copies and its saved file.
+            raise _untraceable(
+                model,
+                "state",
+                f"its call() uses the weight '{variable.path}' directly, in "
+                f"'{operation.name}' ({type(operation).__name__}), not through a layer: a "
+                "Functional model would not hold it (nor copy or save it). Move it into a "
+                "layer that creates it in build() and call that layer in call()",
             )
 
 
