@@ -28,7 +28,7 @@ NBVAL_NUMERICS ?= TF_ENABLE_ONEDNN_OPTS=1 TF_NUM_INTRAOP_THREADS=1 \
 
 .DEFAULT_GOAL := help
 .PHONY: help venv book serve lab test lint pytest nbval nbval-jax nbval-torch book-strict site \
-	site-tests execute bench compat compat-corners lock clean distclean
+	site-tests execute bench compat compat-corners export-zoo lock clean distclean
 
 help:  ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -156,6 +156,17 @@ compat: $(STAMP)  ## Library on every Keras, JAX and PyTorch; the book on all th
 
 compat-corners: $(STAMP)  ## The floor row of the matrix (CI runs it)
 	$(BIN)/nox -t corners
+
+# The keras.applications that `make test` leaves out of tests/test_export.py for their cost
+# (marked `slow`: 10 to 60 s each per format on two cores), on the three backends, each
+# in its own virtualenv. Before a release, and after a change to exporting.py or an exporter's
+# pin (on 2026-12-07: 4.5 minutes on TensorFlow, 7 on JAX, 3.5 on PyTorch, on two cores).
+export-zoo: $(STAMP) .venv-jax/.installed .venv-torch/.installed  ## Every keras.applications model exported and verified on the three backends (slow)
+	status=0; for backend in tensorflow jax torch; do \
+	  python=$(BIN)/python; [ $$backend = tensorflow ] || python=.venv-$$backend/bin/python; \
+	  env KERAS_BACKEND=$$backend PYTHONPATH=$(CURDIR)/src:$(CURDIR) $$python -m pytest \
+	    -p no:nbval -p no:hypothesispytest -m slow tests/test_export.py || status=1; \
+	done; exit $$status
 
 # torch's CPU build comes from PyTorch's index (TORCH_WHEELS: an index, or --find-links DIR).
 # The README's and the Running page's command name that index; the lock does not: a lock that

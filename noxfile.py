@@ -32,6 +32,7 @@ LIBRARY_TESTS = [
     "tests/test_conversion.py",
     "tests/test_copy_contract.py",
     "tests/test_errors.py",
+    "tests/test_export.py",
     "tests/test_extract.py",
     "tests/test_graph.py",
     "tests/test_hostile_files.py",

@@ -31,6 +31,14 @@ BRANCHED = {
     "InceptionV3": lambda: A.InceptionV3(weights=None, include_top=False, input_shape=(75, 75, 3)),
     "Xception": lambda: A.Xception(weights=None, include_top=False, input_shape=(71, 71, 3)),
 }
+# Every model above; tests/test_export.py exports these too.
+APPLICATIONS = {**LINEAR, **BRANCHED}
+
+
+def build(name):
+    """Builds the application `name`, seeded: the same weights in every test and worker."""
+    keras.utils.set_random_seed(0)
+    return APPLICATIONS[name]()
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +48,7 @@ def built():
 
     def get(name):
         if name not in cache:
-            keras.utils.set_random_seed(0)
-            cache[name] = {**LINEAR, **BRANCHED}[name]()
+            cache[name] = build(name)
         return cache[name]
 
     return get

@@ -35,6 +35,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -50,6 +51,9 @@ from keras_convert.errors import (
 )
 from keras_convert.graph import is_graph_model, known_inputs
 from keras_convert.verification import sample_inputs
+
+if TYPE_CHECKING:
+    import onnx
 
 __all__ = ["ExportReport", "export"]
 
@@ -177,7 +181,10 @@ def export(
             the format needs on this backend is not installed (`package` names it;
             nothing is written); a layer's dtype policy is not float32 (ONNX); the
             format cannot express an operation of the model (`operation` names it); or
-            the runtime cannot load the artefact.
+            the runtime cannot load or run the artefact. ONNX: on JAX, onnxruntime cannot
+            run the MaxPool that MaxPooling2D and MaxPooling3D become; on PyTorch,
+            torch.onnx cannot trace pooling with padding="same" and a stride above 1
+            (`operation` "MaxPool" or "AveragePool", the message names the layers).
         NotEquivalentError: (an `AssertionError`) the artefact takes other inputs than
             the model, returns other outputs, or an output differs beyond the tolerance.
         UnbuiltModelError: the model has no known input shape.
@@ -226,11 +233,7 @@ def export(
         try:
             model.export(str(path), format=format, input_signature=signature, verbose=False)
         except Exception as error:
-            raise ExportError(
-                f"Keras cannot export model '{model.name}' to {format}: "
-                f"{type(error).__name__}: {keras_reason(error)}",
-                format=format,
-            ) from error
+            raise _keras_export_error(model, format, error) from error
     if unsupported:
         operations = ", ".join(sorted(unsupported))
         raise ExportError(
@@ -241,9 +244,12 @@ def export(
             operation=sorted(unsupported)[0],
         )
     if format == "onnx":
-        _check_onnx_inputs(model, path, [tensor.name for tensor in inputs])
+        graph = _onnx_graph(path)
+        _check_onnx_inputs(model, path, graph, [tensor.name for tensor in inputs])
     if not verify:
         return ExportReport(format, path, None, None, None)
+    if format == "onnx":
+        _check_onnx_max_pools(model, graph)
     flat = sample_inputs(model)
     feeds = {tensor.name: value for tensor, value in zip(inputs, flat, strict=True)}
     expected = _keras_outputs(model, flat)
@@ -257,6 +263,49 @@ def export(
     largest = _compare(model, format, path, expected, actual, atol, rtol, package)
     version = getattr(importlib.import_module(module), "__version__", None)
     return ExportReport(format, path, largest, package, version)
+
+
+# Keras 3.15 pools with padding="same" on PyTorch by computing the padding from the input's
+# length when a stride is above 1 (keras/src/backend/torch/nn.py, _compute_padding_length);
+# torch.onnx's TorchScript trace holds that length as a tensor, and refuses the padding built
+# from it as "not constant". Can go when Keras exports from PyTorch through torch.export.
+_MAX_POOLING = (keras.layers.MaxPooling1D, keras.layers.MaxPooling2D, keras.layers.MaxPooling3D)
+_POOLING = (
+    *_MAX_POOLING,
+    keras.layers.AveragePooling1D,
+    keras.layers.AveragePooling2D,
+    keras.layers.AveragePooling3D,
+)
+
+
+def _keras_export_error(model: keras.Model, format: str, error: Exception) -> ExportError:
+    """What Keras's `model.export` raised, with the layers to blame where they are known."""
+    start = f"Keras cannot export model '{model.name}' to {format}"
+    if keras.backend.backend() == "torch" and "because it is not constant" in str(error):
+        same_strided = [
+            layer
+            for layer in _layers(model)
+            if isinstance(layer, _POOLING)
+            and layer.padding == "same"
+            and any(stride > 1 for stride in layer.strides)
+        ]
+        if same_strided:
+            names = ", ".join(f"'{layer.name}'" for layer in same_strided)
+            return ExportError(
+                f"{start}: torch.onnx cannot trace the padding that Keras on PyTorch computes "
+                f"for pooling with padding='same' and a stride above 1 (layer"
+                f"{'s' if len(same_strided) > 1 else ''} {names}); export it to ONNX on "
+                "TensorFlow instead",
+                format=format,
+                operation="MaxPool" if isinstance(same_strided[0], _MAX_POOLING) else "AveragePool",
+            )
+    # Keras names the layer class whose call failed in a preamble that keras_reason drops
+    # (once, for the innermost layer).
+    called = re.search(r"Exception encountered when calling (\w+)\.call\(\)", str(error))
+    reason = keras_reason(error)
+    if called:
+        reason = f"{reason.rstrip('.')} (in {called.group(1)}.call)"
+    return ExportError(f"{start}: {type(error).__name__}: {reason}", format=format)
 
 
 def _route(format: str) -> _Route:
@@ -354,16 +403,21 @@ def _tf2onnx_log() -> Iterator[set[str]]:
         logger.propagate = propagate
 
 
-def _check_onnx_inputs(model: keras.Model, path: Path, names: list[str]) -> None:
+def _onnx_graph(path: Path) -> onnx.GraphProto:
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False).graph
+
+
+def _check_onnx_inputs(
+    model: keras.Model, path: Path, graph: onnx.GraphProto, names: list[str]
+) -> None:
     """Raises if the ONNX graph takes inputs the model does not have.
 
     tf2onnx turns every tensor the traced function captures into a graph input, variables
     aside: a `Normalization` layer keeps its mean and variance as such tensors (Keras
     3.15), so the file asks its user for them on every call.
     """
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
     constants = {tensor.name for tensor in graph.initializer}
     extra = [node.name for node in graph.input if node.name not in constants | set(names)]
     if not extra:
@@ -385,6 +439,41 @@ def _check_onnx_inputs(model: keras.Model, path: Path, names: list[str]) -> None
         f"inputs{culprit}; export to 'litert' or 'tf_saved_model' instead",
         format="onnx",
         operation=extra[0],
+    )
+
+
+# onnxruntime's MaxPool pools over 1 to 3 dimensions (its CPU kernels, 1.32: "Unsupported
+# pooling size" beyond). Keras pools on JAX with `lax.reduce_window` over every axis, with
+# windows of 1 over batch and channels, and jax2onnx 0.17 writes that as one MaxPool over all
+# of them (a 1x1 prefix on the input): valid ONNX, 4 pooled dimensions for MaxPooling2D, 5 for
+# MaxPooling3D (tf2onnx transposes to channels first and pools over the 2 or 3 spatial ones).
+# The check can go when jax2onnx pools over the spatial axes alone or onnxruntime pools over 4.
+_ONNXRUNTIME_POOL_DIMS = 3
+
+
+def _check_onnx_max_pools(model: keras.Model, graph: onnx.GraphProto) -> None:
+    """Raises, naming the layers, if a MaxPool pools over more dimensions than onnxruntime."""
+    for node in graph.node:
+        kernel = next((list(a.ints) for a in node.attribute if a.name == "kernel_shape"), [])
+        if node.op_type == "MaxPool" and len(kernel) > _ONNXRUNTIME_POOL_DIMS:
+            break
+    else:
+        return
+    pools = [
+        f"'{layer.name}'"
+        for layer in _layers(model)
+        if isinstance(layer, keras.layers.MaxPooling2D | keras.layers.MaxPooling3D)
+    ]
+    which = (
+        f", which layer{'s' if len(pools) > 1 else ''} {', '.join(pools)} became" if pools else ""
+    )
+    raise ExportError(
+        f"the ONNX file of model '{model.name}' has a MaxPool over {len(kernel)} dimensions "
+        f"(kernel_shape {kernel}: batch, space and channels){which}; onnxruntime pools over "
+        f"1 to {_ONNXRUNTIME_POOL_DIMS} only. Keras's ONNX exporter on "
+        f"{keras.backend.backend()} writes max pooling so: export to ONNX on TensorFlow instead",
+        format="onnx",
+        operation="MaxPool",
     )
 
 
@@ -425,7 +514,7 @@ def _run_onnx(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     _check_input_names("onnx", path, names, feeds)
     try:
         values = session.run(None, {name: feeds[name] for name in names})
-    except Exception as error:  # e.g. jax2onnx's MaxPool of VGG16, "Unsupported pooling size"
+    except Exception as error:
         raise ExportError(
             f"onnxruntime cannot run '{path}': {keras_reason(error)}", format="onnx"
         ) from error
