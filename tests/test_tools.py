@@ -1,6 +1,9 @@
-"""The tools `make` runs: the environment check, the notebook executor, the guard's nudge."""
+"""The tools `make` runs: the environment check, the notebook executor, the nbval plugin's
+per-backend outputs, the guard's nudge."""
 
 import builtins
+import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -65,9 +68,9 @@ def test_consecutive_prints_to_one_stream_are_joined_and_nothing_else():
     ]
 
 
-def run_execute_notebooks(path):
+def run_execute_notebooks(path, *options):
     return subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "execute_notebooks.py"), str(path)],
+        [sys.executable, str(ROOT / "tools" / "execute_notebooks.py"), *options, str(path)],
         capture_output=True,
         text=True,
         cwd=path.parent,
@@ -95,6 +98,88 @@ def test_execute_stores_outputs_quietly_and_leaves_a_failing_notebook_unchanged(
     assert "ZeroDivisionError" in failed.stderr and "was not rewritten" in failed.stderr
     assert bad.read_bytes() == bad_before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.ipynb", "good.ipynb"]
+
+
+@pytest.mark.skipif(not (ROOT / ".venv-jax").exists(), reason="no .venv-jax (make nbval-jax)")
+def test_recording_a_backend_stores_only_the_tagged_cells_outputs(tmp_path):
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell
+    tagged = cell("import os\nprint(os.environ['KERAS_BACKEND'])")
+    tagged.metadata["tags"] = ["output-per-backend"]
+    tensorflow_only = cell("import tensorflow")  # .venv-jax has no TensorFlow
+    tensorflow_only.metadata["tags"] = ["tensorflow-only"]
+    cells = [cell("print('untagged')"), tagged, tensorflow_only]
+    path = tmp_path / "book.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    before = path.read_text(encoding="utf-8")
+
+    ran = run_execute_notebooks(path, "--backend", "jax")
+    assert ran.returncode == 0, ran.stderr
+    after = nbformat.read(path, as_version=4)
+    recorded = after.cells[1].metadata["outputs_by_backend"]
+    (output,) = recorded["jax"]
+    assert (output.name, output.text) == ("stdout", "jax\n")
+    # Every other byte as it was: no outputs, no execution counts, no TensorFlow cell run
+    expected = nbformat.reads(before, as_version=4)
+    expected.cells[1].metadata["outputs_by_backend"] = recorded
+    assert path.read_text(encoding="utf-8") == nbformat.writes(expected) + "\n"
+
+
+def per_backend_cell(source, outputs, jax_outputs=None):
+    """A code cell tagged output-per-backend, as run: TensorFlow's `outputs` (stdout
+    texts), and JAX's in its metadata if given."""
+    import nbformat
+
+    def stdout(texts):
+        return [nbformat.v4.new_output("stream", name="stdout", text=t) for t in texts]
+
+    cell = nbformat.v4.new_code_cell(source, execution_count=1, outputs=stdout(outputs))
+    cell.metadata["tags"] = ["output-per-backend"]
+    if jax_outputs is not None:
+        cell.metadata["outputs_by_backend"] = {"jax": stdout(jax_outputs)}
+    return cell
+
+
+def test_tagged_cells_are_compared_with_their_backends_stored_outputs(tmp_path):
+    import nbformat
+
+    cells = [
+        # TensorFlow's stored "tf" would fail: the JAX run compares with JAX's "jax"
+        per_backend_cell("print('jax')", ["tf\n"], jax_outputs=["jax\n"]),
+        # TensorFlow's stored output matches, JAX's does not: the JAX run fails
+        per_backend_cell("print('same')", ["same\n"], jax_outputs=["other\n"]),
+        per_backend_cell("ran = 4\nprint('unrecorded')", ["unrecorded\n"]),
+        nbformat.v4.new_code_cell(
+            "print(ran)",  # the cell without JAX outputs ran before it failed
+            execution_count=2,
+            outputs=[nbformat.v4.new_output("stream", name="stdout", text="4\n")],
+        ),
+    ]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "book.ipynb")
+    pythonpath = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    command = ["pytest", "-rA", "--color=no", "-p", "no:cacheprovider", "book.ipynb"]
+    plugin = ["-p", "tools.nbval_backends", "--nbval", "--nbval-current-env"]
+    ran = subprocess.run(
+        [sys.executable, "-m", *command, *plugin],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=os.environ | {"KERAS_BACKEND": "jax", "PYTHONPATH": pythonpath},
+        check=False,
+    )
+    summary = re.findall(r"^(PASSED|FAILED) book\.ipynb::(Cell \d)", ran.stdout, re.M)
+    assert {cell: outcome for outcome, cell in summary} == {
+        "Cell 0": "PASSED",
+        "Cell 1": "FAILED",
+        "Cell 2": "FAILED",
+        "Cell 3": "PASSED",
+    }, ran.stdout
+    assert "Cell outputs differ" in ran.stdout
+    assert (
+        "cell 2 is tagged output-per-backend but stores no outputs for the jax backend; "
+        "record them with: python tools/execute_notebooks.py --backend jax book.ipynb"
+    ) in ran.stdout
 
 
 class _Kernel:

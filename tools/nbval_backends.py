@@ -8,9 +8,12 @@ outputs on each backend. What only TensorFlow can show is marked, and skipped el
   TensorFlow's own formats).
 
 A code cell tagged `output-per-backend` prints the reader's own backend's result (STYLE.md,
-"Per backend"): it runs, and its assertions are checked, on every backend, but its output
-is compared with the stored one on TensorFlow only. (nbval's own `# NBVAL_IGNORE_OUTPUT`
-must stand alone on its line, with no reason beside it, and ignores it on every backend.)
+"Per backend"), and each backend's output is stored with the notebook and compared strictly:
+TensorFlow's are the cell's outputs, the ones the site shows; JAX's and PyTorch's are kept in
+the cell's metadata, `"outputs_by_backend": {"jax": [...], "torch": [...]}` (nbformat outputs),
+and replace the cell's outputs before nbval compares on that backend. A tagged cell without
+outputs stored for the backend runs, then fails, saying how to record them:
+`python tools/execute_notebooks.py --backend jax notebooks/NN_slug.ipynb`.
 
 The backend is the kernel's: `KERAS_BACKEND`, else `backend` in `$KERAS_HOME/keras.json`
 (`~/.keras`), else TensorFlow, the order Keras itself uses. With `--nbval-summary PATH`, the
@@ -23,16 +26,19 @@ Load it with `-p tools.nbval_backends` from the repository root.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections import Counter, defaultdict
 from importlib import metadata
 from pathlib import Path
 
+import nbformat
 import pytest
 
+from tools.execute_notebooks import OUTPUTS_BY_BACKEND, PER_BACKEND_TAG
+
 TAG = "tensorflow-only"
-PER_BACKEND_TAG = "output-per-backend"
 NOTEBOOK_FLAG = "tensorflow_only"
 BACKEND_PACKAGES = {"tensorflow": "tensorflow-cpu", "jax": "jax", "torch": "torch"}
 
@@ -77,7 +83,29 @@ def pytest_collection_modifyitems(config, items):
         if cell is not None and is_tensorflow_only(cell, item.parent.nb.metadata):
             item.add_marker(skip)
         elif cell is not None and PER_BACKEND_TAG in cell.get("metadata", {}).get("tags", []):
-            item.options["check"] = False
+            _expect_backend_outputs(item, backend)
+
+
+def _expect_backend_outputs(item, backend: str) -> None:
+    """Makes nbval compare a tagged cell with the outputs stored for `backend`, or, where
+    there are none, run the cell and then fail."""
+    stored = item.cell.get("metadata", {}).get(OUTPUTS_BY_BACKEND, {}).get(backend)
+    if stored is not None:
+        item.cell = copy.deepcopy(item.cell)
+        item.cell.outputs = [nbformat.from_dict(output) for output in stored]
+        return
+    message = (
+        f"cell {item.cell_num} is tagged {PER_BACKEND_TAG} but stores no outputs for the "
+        f"{backend} backend; record them with: python tools/execute_notebooks.py "
+        f"--backend {backend} {os.path.relpath(item.parent.path, item.config.rootpath)}"
+    )
+    run = item.runtest
+
+    def runtest():
+        run()  # the later cells need what this one defines
+        pytest.fail(message, pytrace=False)
+
+    item.runtest = runtest
 
 
 class _Tally:
