@@ -322,7 +322,8 @@ def _route(format: str) -> _Route:
     reason = _NO_ROUTE.get((backend, format), "not a backend it checks")
     raise ExportError(
         f"keras_convert cannot export {format} on the {backend} backend ({reason}); it "
-        f"exports {format} on {' and '.join(able)}: set KERAS_BACKEND to one of them",
+        f"exports {format} on {' and '.join(able)}: set KERAS_BACKEND to "
+        + ("one of them" if len(able) > 1 else able[0]),
         format=format,
     )
 
