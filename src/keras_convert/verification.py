@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
 import keras
@@ -219,7 +220,13 @@ def _inference(model: keras.Model, x: Any) -> Any:
 
     trainable = [variable.value for variable in model.trainable_variables]
     non_trainable = [variable.value for variable in model.non_trainable_variables]
-    call = jax.jit(functools.partial(model.stateless_call, training=False))
+    # stateless_call passes its keywords to call() as they are, unlike model(x).
+    parameters = inspect.signature(model.call).parameters
+    takes_training = "training" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    )
+    inference = {"training": False} if takes_training else {}
+    call = jax.jit(functools.partial(model.stateless_call, **inference))
     try:
         outputs, state = call(trainable, non_trainable, x)
     except jax.errors.ConcretizationTypeError:
