@@ -1,6 +1,7 @@
 """Execute each notebook in a fresh kernel, per backend; report run time, peak memory, and why.
 
 Usage: python benchmarks/bench_notebooks.py [notebooks/*.ipynb] [--backends ...] [--json PATH]
+       [--cells]  (also print each slow cell: wall and CPU seconds, JAX compilations)
 
 Binder gives a reader about 2 GB of RAM and a slow CPU share, so each chapter is held to a
 budget on every backend: peak resident memory of the kernel at most 1.2 GB, at most 30 s on 2
@@ -60,8 +61,18 @@ def run_one(path: Path) -> None:
     probe = json.loads(report.outputs[0]["text"])
     # ru_maxrss of reaped children (the kernel, reaped on leaving the block) is in KiB on Linux.
     peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    slowest = sorted(cells, key=lambda cell: -cell[1])[:3]
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "slowest_cells": slowest, **probe}))
+    # Each code cell: [index, wall s, kernel CPU s, JAX compilations (0 elsewhere)].
+    cells = [
+        [index, wall, round(cpu, 2), compiles]
+        for (index, wall), (cpu, compiles) in zip(cells, probe.pop("cells"), strict=True)
+    ]
+    slowest = [cell[:2] for cell in sorted(cells, key=lambda cell: -cell[1])[:3]]
+    print(
+        json.dumps(
+            {"seconds": seconds, "peak_mb": peak_mb, "slowest_cells": slowest, "cells": cells}
+            | probe
+        )
+    )
 
 
 def python(backend: str) -> str:
@@ -125,6 +136,8 @@ def summarize(name: str, backend: str, measured: list[dict]) -> dict:
         "compiles": median["compiles"],
         "compile_seconds": None if compile_seconds is None else round(compile_seconds, 2),
         "slowest_cells": median["slowest_cells"],
+        "cpu_seconds": round(median["cpu_seconds"], 2),
+        "cells": median["cells"],
     }
 
 
@@ -147,6 +160,7 @@ def main() -> int:
     parser.add_argument("--backends", nargs="+", choices=BACKENDS, default=list(BACKENDS))
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--repeats", type=int, default=3, help="runs per notebook (median)")
+    parser.add_argument("--cells", action="store_true", help="also print the slow cells")
     parser.add_argument("--one", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -167,7 +181,7 @@ def main() -> int:
     rows = [summarize(name, backend, measured) for (name, backend), measured in runs.items()]
     judge(rows)
     print(
-        f"{'notebook':<34} {'backend':<10} {'run s':>6} {'×TF':>5} {'peak MB':>7} "
+        f"{'notebook':<34} {'backend':<10} {'run s':>6} {'×TF':>5} {'CPU s':>6} {'peak MB':>7} "
         f"{'fit etc. s':>10} {'compiles':>8}  slowest cells (index: s)  within budget"
     )
     for row in rows:
@@ -176,10 +190,19 @@ def main() -> int:
         cells = ", ".join(f"{index}: {seconds:.1f}" for index, seconds in row["slowest_cells"])
         print(
             f"{row['notebook']:<34} {row['backend']:<10} {row['seconds']:>6.1f} {ratio:>5} "
-            f"{row['peak_mb']:>7.0f} {row['keras_seconds']:>10.1f} {compiles:>8}  "
-            f"{cells:<24}  {'yes' if row['within_budget'] else 'NO'}",
+            f"{row['cpu_seconds']:>6.1f} {row['peak_mb']:>7.0f} {row['keras_seconds']:>10.1f} "
+            f"{compiles:>8}  {cells:<24}  {'yes' if row['within_budget'] else 'NO'}",
             flush=True,
         )
+        if args.cells:
+            print(
+                "    cells over 0.5 s (index: wall s / CPU s / compilations): "
+                + ", ".join(
+                    f"{index}: {wall:.1f}/{cpu:.1f}/{compiled}"
+                    for index, wall, cpu, compiled in row["cells"]
+                    if wall > 0.5
+                )
+            )
     print(
         f"budget per notebook: {BUDGET_SECONDS:.0f} s, {BUDGET_MB:.0f} MB peak RSS, at most "
         f"{BUDGET_RATIO}× TensorFlow's time; median of {args.repeats} runs on {os.cpu_count()} CPUs"

@@ -2,8 +2,10 @@
 
 IPython kernels run the file named by PYTHONSTARTUP when they start. This one counts, without
 printing anything into the notebook: the seconds spent inside `fit`, `evaluate` and `predict`
-(the outermost call only: `fit` runs `evaluate` for validation), and on JAX the number of XLA
-compilations and the seconds spent tracing, lowering and compiling (jax.monitoring's events).
+(the outermost call only: `fit` runs `evaluate` for validation), on JAX the number of XLA
+compilations and the seconds spent tracing, lowering and compiling (jax.monitoring's events),
+and the kernel's CPU time (all its threads), in all and cell by cell with each cell's
+compilations: on a shared machine, CPU time drifts less than wall time.
 Keras is patched before the first cell that runs after the notebook imported it, so the import
 stays the notebook's own. The benchmark runs `_bench_probe_report()` after the last cell.
 """
@@ -16,6 +18,8 @@ def _install_probe():
     import time
 
     totals = {"keras_seconds": 0.0, "compiles": None, "compile_seconds": None}
+    cells = []  # [CPU seconds, compilations] of each cell, in the order they ran
+    cell_start = [0.0, 0]
     depth = [0]
     compile_events = {
         "/jax/core/compile/jaxpr_trace_duration",
@@ -55,11 +59,20 @@ def _install_probe():
             totals.update(compiles=0, compile_seconds=0.0)
             monitoring.register_event_duration_secs_listener(on_compile_event)
 
-    def report():
-        print(json.dumps(totals))
+    def start_cell(*_):
+        install()
+        cell_start[:] = [time.process_time(), totals["compiles"] or 0]
 
-    get_ipython().events.register("pre_run_cell", install)  # noqa: F821
-    get_ipython().events.register("post_run_cell", install)  # noqa: F821
+    def end_cell(*_):
+        install()
+        cpu, compiles = cell_start
+        cells.append([time.process_time() - cpu, (totals["compiles"] or 0) - compiles])
+
+    def report():
+        print(json.dumps(dict(totals, cpu_seconds=time.process_time(), cells=cells)))
+
+    get_ipython().events.register("pre_run_cell", start_cell)  # noqa: F821
+    get_ipython().events.register("post_run_cell", end_cell)  # noqa: F821
     return report
 
 

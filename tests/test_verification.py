@@ -80,6 +80,49 @@ def test_inference_mode_is_used():
     assert not np.allclose(*in_training)
 
 
+class Noise(layers.Layer):
+    """Adds fresh noise on every call, in inference mode too."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = keras.random.SeedGenerator(0)
+
+    def call(self, inputs):
+        return inputs + keras.random.normal(keras.ops.shape(inputs), seed=self.generator)
+
+
+def test_each_call_advances_the_random_state_as_a_direct_call_does():
+    """A copy=True copy draws the same noise from its own generator; a model compared with
+    itself draws twice from one generator, so its two calls differ."""
+    model = keras.Sequential([keras.Input((3,)), Noise(name="noise")], name="noisy")
+    assert_equivalent(model, to_functional(model, copy=True))
+    with pytest.raises(NotEquivalentError, match="largest absolute difference"):
+        assert_equivalent(model, model)
+
+
+class SignFlip(keras.Model):
+    """Negates its Dense layer's output unless the input's largest value is positive: Python
+    control flow on a value, which a traced (compiled) call cannot take."""
+
+    def __init__(self, dense):
+        super().__init__(name="sign_flip")
+        self.dense = dense
+
+    def call(self, inputs, training=None):
+        outputs = self.dense(inputs)
+        return outputs if float(keras.ops.max(inputs)) > 0 else -outputs
+
+
+def test_a_built_model_with_control_flow_on_values_is_compared():
+    plain = mlp()
+    model = SignFlip(plain)
+    positive = np.ones((2, 5), dtype="float32")
+    model(positive)  # built: on JAX, assert_equivalent first tries a compiled call
+    assert_equivalent(plain, model, positive)
+    with pytest.raises(NotEquivalentError, match="largest absolute difference"):
+        assert_equivalent(plain, model, -positive)
+
+
 def test_generated_inputs_follow_structure_and_dtype():
     tokens = keras.Input((6,), dtype="int32", name="tokens")
     numbers = keras.Input((None, 2), name="numbers")
