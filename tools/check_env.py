@@ -7,7 +7,8 @@ Exit status 1 means the environment cannot work; the message says what to do.
 import shutil
 import sys
 
-SUPPORTED = ((3, 11), (3, 12), (3, 13))  # Pythons with TensorFlow 2.21 wheels, as locked.
+# TensorFlow 2.21 has wheels for 3.10-3.13; the locked NumPy, SciPy and IPython need 3.11.
+SUPPORTED = ((3, 11), (3, 12), (3, 13))
 
 
 def main() -> int:
@@ -16,7 +17,8 @@ def main() -> int:
         have = ".".join(map(str, sys.version_info[:3]))
         want = ", ".join(".".join(map(str, v)) for v in SUPPORTED)
         problems.append(
-            f"Python {have} ({sys.executable}) cannot run TensorFlow 2.21, which this book pins.\n"
+            f"Python {have} ({sys.executable}) cannot install the book's pinned packages\n"
+            "  (TensorFlow 2.21 has no wheels beyond 3.13; the pinned NumPy and SciPy need 3.11).\n"
             f"  Supported: {want}. Install one, then run for example:  make PYTHON=python3.11 book"
         )
     if shutil.which("dot") is None:
