@@ -7,6 +7,7 @@ most are marked `slow`, which `make test` leaves out and `make export-zoo` runs 
 backends).
 """
 
+import inspect
 import re
 
 import keras
@@ -68,10 +69,27 @@ ONNX_REFUSES = {
 }
 
 
+SIGNED = "input_signature" in inspect.signature(keras.Model.export).parameters
+
+
 def needs(format):
-    """Skips a test whose format's exporter or runtime is not installed on this backend."""
+    """Skips a test whose format's exporter or runtime is not installed on this backend, or
+    whose Keras's Model.export takes no input signature (the next test covers that)."""
     for module in [*CAN[format], RUNTIME[format]]:
         pytest.importorskip(module, reason=f"{format} on {BACKEND} needs {module}")
+    if not SIGNED:
+        pytest.skip(f"Keras {keras.__version__}'s Model.export takes no input_signature")
+
+
+@pytest.mark.skipif(
+    SIGNED or "tf_saved_model" not in CAN, reason="Model.export takes an input_signature"
+)
+def test_a_keras_whose_export_takes_no_signature_is_an_export_error_saying_upgrade(tmp_path):
+    for module in [*CAN["tf_saved_model"], RUNTIME["tf_saved_model"]]:
+        pytest.importorskip(module)
+    with pytest.raises(ExportError, match=r"does not take: upgrade Keras \(pip install"):
+        export(mlp(), tmp_path / "served", format="tf_saved_model")
+    assert not (tmp_path / "served").exists()
 
 
 def exported(model, tmp_path, format, **kwargs):

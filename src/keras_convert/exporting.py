@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import logging
 import os
 import re
@@ -184,7 +185,8 @@ def export(
             the runtime cannot load or run the artefact. ONNX: on JAX, onnxruntime cannot
             run the MaxPool that MaxPooling2D and MaxPooling3D become; on PyTorch,
             torch.onnx cannot trace pooling with padding="same" and a stride above 1
-            (`operation` "MaxPool" or "AveragePool", the message names the layers).
+            (`operation` "MaxPool" or "AveragePool", the message names the layers). The
+            installed Keras's Model.export takes no input signature (Keras 3.6).
         NotEquivalentError: (an `AssertionError`) the artefact takes other inputs than
             the model, returns other outputs, or an output differs beyond the tolerance.
         UnbuiltModelError: the model has no known input shape.
@@ -215,6 +217,13 @@ def export(
         )
     for module, package in route.exporter + ((route.runtime,) if verify else ()):
         _require(module, package, format)
+    if "input_signature" not in inspect.signature(keras.Model.export).parameters:
+        # Keras 3.6's Model.export takes no signature, which names and frees the inputs.
+        raise ExportError(
+            f"keras_convert.export passes Model.export an input signature, which Keras "
+            f"{keras.__version__} does not take: upgrade Keras (pip install --upgrade keras)",
+            format=format,
+        )
     if format == "onnx":
         _check_float32(model)
     inputs = _inputs(model)

@@ -130,6 +130,19 @@ def _inputs(shapes: Any, parameter: str, dtype: str) -> Any:
 def _check_state(model: keras.Model, graph: Graph) -> None:
     """Every weight the trace uses is one of `model`'s, held by a layer: no layer was created
     inside call(), and no weight is used outside a layer."""
+    in_layers = {id(variable) for layer in model.layers for variable in layer.variables}
+    own = [variable for variable in model.variables if id(variable) not in in_layers]
+    if own:
+        # A Functional model holds weights through its layers only: the model's own weight
+        # would be missing from its weights, its copies and its saved file.
+        raise _untraceable(
+            model,
+            "state",
+            f"it holds the weight '{own[0].path}' itself, outside any layer (add_weight on "
+            "the model): a Functional model holds weights through its layers only, so it would "
+            "not hold, copy or save it. Move it into a layer that creates it in build() and "
+            "call that layer in call()",
+        )
     held = {id(variable) for variable in model.variables}
     for node in graph.nodes:
         operation = node.operation
@@ -140,19 +153,6 @@ def _check_state(model: keras.Model, graph: Graph) -> None:
                 f"its call() uses layer '{operation.name}' ({type(operation).__name__}), whose "
                 "weights the model does not hold: a layer created inside call() gets new "
                 "weights on each call. Create it in __init__ and call it in call()",
-            )
-        used = keras.tree.flatten((node.args, node.kwargs))
-        variable = next((v for v in used if isinstance(v, keras.Variable)), None)
-        if variable is not None:
-            # A Functional model holds weights through its layers only: a variable used
-            # directly would be missing from its weights, its copies and its saved file.
-            raise _untraceable(
-                model,
-                "state",
-                f"its call() uses the weight '{variable.path}' directly, in "
-                f"'{operation.name}' ({type(operation).__name__}), not through a layer: a "
-                "Functional model would not hold it (nor copy or save it). Move it into a "
-                "layer that creates it in build() and call that layer in call()",
             )
 
 
