@@ -328,15 +328,16 @@ class FrozenNorm(keras.Model):
         return self.norm(inputs, training=False)
 
 
+def built_refusals(*models: keras.Model) -> list[str]:
+    """What to_functional raises for each subclassed model, built on `X` first."""
+    for model in models:
+        model(X)
+    return [raised(lambda model=model: keras_convert.to_functional(model)) for model in models]
+
+
 @message("untraceable_training")
 def _():
-    sharpened, frozen = Sharpened(name="sharpened"), FrozenNorm(name="frozen")
-    sharpened(X)
-    frozen(X)
-    return [
-        raised(lambda: keras_convert.to_functional(sharpened)),
-        raised(lambda: keras_convert.to_functional(frozen)),
-    ]
+    return built_refusals(Sharpened(name="sharpened"), FrozenNorm(name="frozen"))
 
 
 class Fresh(keras.Model):
@@ -361,13 +362,7 @@ class Counting(keras.Model):
 
 @message("untraceable_state")
 def _():
-    fresh, counting = Fresh(name="fresh_model"), Counting(name="counting")
-    fresh(X)
-    counting(X)
-    return [
-        raised(lambda: keras_convert.to_functional(fresh)),
-        raised(lambda: keras_convert.to_functional(counting)),
-    ]
+    return built_refusals(Fresh(name="fresh_model"), Counting(name="counting"))
 
 
 def towers() -> keras.Model:
