@@ -9,6 +9,7 @@ cores, and on JAX and PyTorch at most 2.5 times the chapter's TensorFlow time in
 The time is what a reader waits for after "Restart Kernel and Run All Cells": from asking for
 a kernel to the end of the last cell. The whole child process is timed too (it adds importing
 nbclient and the kernel's exit, where TensorFlow takes over a second to tear down).
+On JAX and PyTorch the cells tagged tensorflow-only are skipped, as nbval skips them.
 Each notebook runs in its own child process, with the backend's own virtualenv (.venv-jax,
 .venv-torch: a JAX or PyTorch reader has no TensorFlow), so the peak measured is that run's
 alone. Where the time goes is measured inside the kernel by kernel_probe.py (time in `fit`,
@@ -40,7 +41,11 @@ def run_one(path: Path) -> None:
     import nbformat
     from nbclient import NotebookClient
 
+    sys.path.insert(0, str(ROOT))
+    from tools.nbval_backends import is_tensorflow_only
+
     notebook = nbformat.read(path, as_version=4)
+    tensorflow = os.environ["KERAS_BACKEND"] == "tensorflow"
     client = NotebookClient(
         notebook,
         timeout=600,
@@ -51,6 +56,8 @@ def run_one(path: Path) -> None:
     start = time.perf_counter()
     with client.setup_kernel():
         for index, cell in enumerate(notebook.cells):
+            if not tensorflow and is_tensorflow_only(cell, notebook.metadata):
+                continue  # as nbval skips it: a JAX or PyTorch reader has no TensorFlow
             cell_start = time.perf_counter()
             client.execute_cell(cell, index)
             if cell.cell_type == "code":
