@@ -10,6 +10,7 @@ import yaml
 
 from tests import ROOT
 from tests.sitebuild import toc_files
+from tools import nbval_backends
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NBVAL_MARKER = re.compile(r"#\s*NBVAL_(IGNORE_OUTPUT|SKIP|RAISES_EXCEPTION|CHECK_OUTPUT)\b(.*)")
@@ -203,6 +204,28 @@ def test_tensorflow_only_content_says_so(path):
         if "tensorflow-only" in cell.get("metadata", {}).get("tags", []):
             before = "".join(cells[index - 1]["source"])
             assert "TensorFlow" in before, f"cell {index}: say why it is TensorFlow-only"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_tensorflow_only_cell_is_skipped_by_its_chapters_setup_on_other_backends(path):
+    """Each tagged cell begins with the marker that the cell after the setup skips on JAX and
+    PyTorch (an IPython input transformer; nbval checks there that the cell printed the skip
+    line), so a reader's Run All goes past it. Every such chapter has the same cell."""
+    notebook = load(path)
+    cells = code_cells(notebook)
+    tagged = [c for c in cells if "tensorflow-only" in c["metadata"].get("tags", [])]
+    if not tagged or notebook["metadata"].get("tensorflow_only"):
+        return
+    for cell in tagged:
+        first = "".join(cell["source"]).splitlines()[0]
+        assert first.startswith(nbval_backends.MARKER + ": "), first
+    skipper = cells[1]
+    reference = code_cells(load(ROOT / "notebooks" / "12_legacy_models.ipynb"))[1]
+    assert skipper["source"] == reference["source"]
+    assert skipper["metadata"].get("tags") == ["hide-input"] and not skipper["outputs"]
+    source = "".join(skipper["source"])
+    assert f'startswith("{nbval_backends.MARKER}")' in source
+    assert "input_transformers_post.append(skip_tensorflow_only)" in source
 
 
 def test_at_most_a_tenth_of_the_backend_neutral_chapters_is_tensorflow_only():

@@ -235,3 +235,52 @@ def test_the_nudge_patches_the_update_step_it_finds(monkeypatch):
     nudge(None)
     nudge(None)  # before every cell: a second patch would nudge twice
     assert base()._backend_update_step([], [], 2.0) == 3.0
+
+
+@pytest.mark.skipif(not (ROOT / ".venv-jax").exists(), reason="no .venv-jax (make nbval-jax)")
+def test_a_marked_tensorflow_only_cell_prints_the_skip_line_on_jax_and_counts_as_skipped(
+    tmp_path,
+):
+    import json
+
+    import nbformat
+
+    from tools import nbval_backends
+
+    def cell(source, text=None, tags=()):
+        outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)] if text else []
+        made = nbformat.v4.new_code_cell(source, execution_count=1, outputs=outputs)
+        made.metadata["tags"] = list(tags)
+        return made
+
+    chapter = nbformat.read(ROOT / "notebooks" / "12_legacy_models.ipynb", as_version=4)
+    skipper = [c for c in chapter.cells if c.cell_type == "code"][1].source
+    cells = [
+        cell("import keras\n" + skipper),
+        cell("# TensorFlow only: a test\nimport tensorflow", "tf\n", ["tensorflow-only"]),
+        cell("import tensorflow  # tagged, without the marker", "tf\n", ["tensorflow-only"]),
+        cell("print('after')", "after\n"),
+    ]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "book.ipynb")
+    command = ["pytest", "-rA", "--color=no", "-p", "no:cacheprovider", "book.ipynb"]
+    plugin = ["-p", "tools.nbval_backends", "--nbval", "--nbval-current-env"]
+    plugin += ["--nbval-summary", "summary.json"]
+    ran = subprocess.run(
+        [str(ROOT / ".venv-jax" / "bin" / "python"), "-m", *command, *plugin],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=os.environ | {"KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)},
+        check=False,
+    )
+    summary = re.findall(r"^(PASSED|FAILED) book\.ipynb::(Cell \d)", ran.stdout, re.M)
+    assert {cell: outcome for outcome, cell in summary} == {
+        "Cell 0": "PASSED",
+        "Cell 1": "PASSED",  # it printed nbval_backends.SKIPPED
+        "Cell 2": "FAILED",  # no marker: it ran, and JAX's reader has no TensorFlow
+        "Cell 3": "PASSED",
+    }, ran.stdout
+    assert "No module named 'tensorflow'" in ran.stdout
+    counted = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert (counted["passed"], counted["failed"], counted["skipped"]) == (2, 1, 1)
+    assert nbval_backends.SKIPPED == "Skipped: this cell needs TensorFlow.\n"

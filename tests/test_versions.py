@@ -8,7 +8,7 @@ import tomllib
 import noxfile
 from keras_convert import _versions
 from tests import ROOT
-from tools import compat_report
+from tools import compat_report, nbval_backends
 
 PAGE = (ROOT / "book" / "versions.md").read_text(encoding="utf-8")
 MATRIX = json.loads((ROOT / "book" / "versions" / "matrix.json").read_text(encoding="utf-8"))
@@ -72,6 +72,7 @@ def test_the_page_names_the_tensorflow_only_cells_of_the_keras2_chapters():
     """Each chapter that is TensorFlow-only in part is counted on the page as its tags say,
     and each chapter that is TensorFlow-only as a whole is named as such."""
     prose = " ".join(PAGE.split())
+    assert f"prints `{nbval_backends.SKIPPED.strip()}` instead of running" in prose
     whole = []
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         notebook = json.loads(path.read_text(encoding="utf-8"))

@@ -3,9 +3,12 @@
 The chapters are executed and stored on TensorFlow, then re-verified against those same
 outputs on each backend. What only TensorFlow can show is marked, and skipped elsewhere:
 
-- a code cell tagged `tensorflow-only`;
+- a code cell tagged `tensorflow-only`. Its first line is the comment `# TensorFlow only: why`,
+  and its chapter's setup cell has IPython print SKIPPED instead of running such a cell on JAX
+  and PyTorch, so that a reader's Run All goes on past it. On those backends the cell runs,
+  must print exactly that, and counts as skipped;
 - every cell of a notebook whose metadata says `"tensorflow_only": true` (a chapter about
-  TensorFlow's own formats).
+  TensorFlow's own formats): not run.
 
 A code cell tagged `output-per-backend` prints the reader's own backend's result (STYLE.md,
 "Per backend"), and each backend's output is stored with the notebook and compared strictly:
@@ -39,6 +42,8 @@ import pytest
 from tools.execute_notebooks import OUTPUTS_BY_BACKEND, PER_BACKEND_TAG
 
 TAG = "tensorflow-only"
+MARKER = "# TensorFlow only"  # the first line of a tagged cell
+SKIPPED = "Skipped: this cell needs TensorFlow.\n"  # what it prints on JAX and PyTorch
 NOTEBOOK_FLAG = "tensorflow_only"
 BACKEND_PACKAGES = {"tensorflow": "tensorflow-cpu", "jax": "jax", "torch": "torch"}
 
@@ -80,10 +85,19 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason=f"{TAG}: not run on the {backend} backend")
     for item in items:
         cell = getattr(item, "cell", None)
-        if cell is not None and is_tensorflow_only(cell, item.parent.nb.metadata):
+        if cell is not None and item.parent.nb.metadata.get(NOTEBOOK_FLAG, False):
             item.add_marker(skip)
+        elif cell is not None and is_tensorflow_only(cell, item.parent.nb.metadata):
+            _expect_skipped(item)
         elif cell is not None and PER_BACKEND_TAG in cell.get("metadata", {}).get("tags", []):
             _expect_backend_outputs(item, backend)
+
+
+def _expect_skipped(item) -> None:
+    """Makes nbval run a tensorflow-only cell and expect it to print only SKIPPED."""
+    item.cell = copy.deepcopy(item.cell)
+    item.cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=SKIPPED)]
+    item.user_properties.append((TAG, True))  # the tally counts it as skipped
 
 
 def _expect_backend_outputs(item, backend: str) -> None:
@@ -119,7 +133,10 @@ class _Tally:
         if not report.nodeid.split("::")[0].endswith(".ipynb"):
             return
         if report.when == "call" or (report.when == "setup" and not report.passed):
-            self.outcomes[report.nodeid.split("::")[0]][report.outcome] += 1
+            outcome = report.outcome
+            if outcome == "passed" and dict(report.user_properties).get(TAG):
+                outcome = "skipped"  # as the reader's setup skipped it
+            self.outcomes[report.nodeid.split("::")[0]][outcome] += 1
 
     def pytest_sessionfinish(self, session):
         path = self.config.getoption("--nbval-summary")
