@@ -9,7 +9,9 @@ cores, and on JAX and PyTorch at most 2.5 times the chapter's TensorFlow time in
 The time is what a reader waits for after "Restart Kernel and Run All Cells": from asking for
 a kernel to the end of the last cell. The whole child process is timed too (it adds importing
 nbclient and the kernel's exit, where TensorFlow takes over a second to tear down).
-On JAX and PyTorch the cells tagged tensorflow-only are skipped, as nbval skips them.
+Every cell runs, as in a reader's Run All: on JAX and PyTorch a chapter skips its own cells
+tagged tensorflow-only (printing that it did); a chapter that is TensorFlow-only as a whole
+(`"tensorflow_only": true` in its metadata) is measured on TensorFlow alone.
 Each notebook runs in its own child process, with the backend's own virtualenv (.venv-jax,
 .venv-torch: a JAX or PyTorch reader has no TensorFlow), so the peak measured is that run's
 alone. Where the time goes is measured inside the kernel by kernel_probe.py (time in `fit`,
@@ -41,11 +43,7 @@ def run_one(path: Path) -> None:
     import nbformat
     from nbclient import NotebookClient
 
-    sys.path.insert(0, str(ROOT))
-    from tools.nbval_backends import is_tensorflow_only
-
     notebook = nbformat.read(path, as_version=4)
-    tensorflow = os.environ["KERAS_BACKEND"] == "tensorflow"
     client = NotebookClient(
         notebook,
         timeout=600,
@@ -56,8 +54,6 @@ def run_one(path: Path) -> None:
     start = time.perf_counter()
     with client.setup_kernel():
         for index, cell in enumerate(notebook.cells):
-            if not tensorflow and is_tensorflow_only(cell, notebook.metadata):
-                continue  # as nbval skips it: a JAX or PyTorch reader has no TensorFlow
             cell_start = time.perf_counter()
             client.execute_cell(cell, index)
             if cell.cell_type == "code":
@@ -80,6 +76,14 @@ def run_one(path: Path) -> None:
             | probe
         )
     )
+
+
+def backends_of(path: Path, backends: list[str]) -> list[str]:
+    """Those of `backends` that the chapter at `path` runs on."""
+    metadata = json.loads(path.read_text(encoding="utf-8"))["metadata"]
+    if metadata.get("tensorflow_only"):
+        return [backend for backend in backends if backend == "tensorflow"]
+    return backends
 
 
 def python(backend: str) -> str:
@@ -182,7 +186,7 @@ def main() -> int:
         for backend in args.backends:
             references[backend].append(keras_import_seconds(backend))
         for path in paths:
-            for backend in args.backends:
+            for backend in backends_of(path, args.backends):
                 runs.setdefault((path.name, backend), []).append(measure(path, backend))
             print(f"round {repeat + 1} of {args.repeats}: {path.name} done", flush=True)
     rows = [summarize(name, backend, measured) for (name, backend), measured in runs.items()]

@@ -140,11 +140,14 @@ def plot_notebooks(data: dict) -> None:
     )
     for offset, backend in enumerate(backends):
         positions = [i + (offset - (len(backends) - 1) / 2) * height for i in range(len(names))]
-        chapter = [by_key[name, backend] for name in names]
+        # A chapter that is TensorFlow-only as a whole has no bar on the other backends.
+        chapter = [by_key.get((name, backend)) for name in names]
         style = {"height": height, "color": BACKEND_COLOURS[backend]}
         label = BACKEND_NAMES[backend]
-        left.barh(positions, [row["seconds"] for row in chapter], label=label, **style)
-        right.barh(positions, [row["peak_mb"] for row in chapter], label=label, **style)
+        seconds = [row["seconds"] if row else 0 for row in chapter]
+        left.barh(positions, seconds, label=label, **style)
+        peaks = [row["peak_mb"] if row else 0 for row in chapter]
+        right.barh(positions, peaks, label=label, **style)
     left.axvline(30, color="black", ls="--", lw=1, label="budget: 30 s")
     left.axvline(20, color="grey", ls=":", lw=1, label="target here: 20 s")
     references = ", ".join(
@@ -184,9 +187,11 @@ def notebook_tables(notebooks: dict) -> list[str]:
         "| --- | " + "---: | " * len(backends) + "---: | :---: |",
     ]
     for name in names:
-        chapter = [by_key[name, b] for b in backends]
+        chapter = [by_key.get((name, b)) for b in backends]  # None: TensorFlow-only chapter
         times = " | ".join(
-            f"{row['seconds']:.1f}"
+            "TensorFlow only"
+            if row is None
+            else f"{row['seconds']:.1f}"
             + (
                 ""
                 if row["backend"] == "tensorflow" or row["ratio"] is None
@@ -194,11 +199,13 @@ def notebook_tables(notebooks: dict) -> list[str]:
             )
             for row in chapter
         )
-        peaks = " / ".join(f"{row['peak_mb']:.0f}" for row in chapter)
-        mark = "yes" if all(row["within_budget"] for row in chapter) else "**no**"
+        peaks = " / ".join("–" if row is None else f"{row['peak_mb']:.0f}" for row in chapter)
+        ran = [row for row in chapter if row is not None]
+        mark = "yes" if all(row["within_budget"] for row in ran) else "**no**"
         lines.append(f"| {name} | {times} | {peaks} | {mark} |")
-    totals = " | ".join(f"{sum(by_key[n, b]['seconds'] for n in names):.1f}" for b in backends)
-    peaks = " / ".join(f"{max(by_key[n, b]['peak_mb'] for n in names):.0f}" for b in backends)
+    ran_on = {b: [by_key[n, b] for n in names if (n, b) in by_key] for b in backends}
+    totals = " | ".join(f"{sum(row['seconds'] for row in ran_on[b]):.1f}" for b in backends)
+    peaks = " / ".join(f"{max(row['peak_mb'] for row in ran_on[b]):.0f}" for b in backends)
     lines.append(f"| **all** | {totals} | {peaks} | |")
     lines += [
         "",
@@ -211,7 +218,9 @@ def notebook_tables(notebooks: dict) -> list[str]:
     ]
     for name in names:
         for backend in backends:
-            row = by_key[name, backend]
+            row = by_key.get((name, backend))
+            if row is None:
+                continue
             compiles = (
                 ""
                 if row["compiles"] is None
