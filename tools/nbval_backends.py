@@ -4,9 +4,9 @@ The chapters are executed and stored on TensorFlow, then re-verified against tho
 outputs on each backend. What only TensorFlow can show is marked, and skipped elsewhere:
 
 - a code cell tagged `tensorflow-only`. Its first line is the comment `# TensorFlow only: why`,
-  and its chapter's setup cell has IPython print SKIPPED instead of running such a cell on JAX
-  and PyTorch, so that a reader's Run All goes on past it. On those backends the cell runs,
-  must print exactly that, and counts as skipped;
+  and the cell after its chapter's setup has IPython print SKIPPED instead of running such a
+  cell on JAX and PyTorch, so that a reader's Run All goes on past it. On those backends the
+  cell runs, must print exactly that, and counts as skipped;
 - every cell of a notebook whose metadata says `"tensorflow_only": true` (a chapter about
   TensorFlow's own formats): not run.
 
