@@ -141,6 +141,25 @@ def per_backend_cell(source, outputs, jax_outputs=None):
     return cell
 
 
+def nbval_on_jax(folder, cells, python, *options):
+    """Run nbval with the book's plugin, KERAS_BACKEND=jax, on a notebook of `cells`
+    written to `folder`, with `python`'s pytest; return the finished process."""
+    import nbformat
+
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), folder / "book.ipynb")
+    pythonpath = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    command = ["pytest", "-rA", "--color=no", "-p", "no:cacheprovider", "book.ipynb"]
+    plugin = ["-p", "tools.nbval_backends", "--nbval", "--nbval-current-env", *options]
+    return subprocess.run(
+        [python, "-m", *command, *plugin],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=os.environ | {"KERAS_BACKEND": "jax", "PYTHONPATH": pythonpath},
+        check=False,
+    )
+
+
 def test_tagged_cells_are_compared_with_their_backends_stored_outputs(tmp_path):
     import nbformat
 
@@ -156,18 +175,7 @@ def test_tagged_cells_are_compared_with_their_backends_stored_outputs(tmp_path):
             outputs=[nbformat.v4.new_output("stream", name="stdout", text="4\n")],
         ),
     ]
-    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "book.ipynb")
-    pythonpath = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    command = ["pytest", "-rA", "--color=no", "-p", "no:cacheprovider", "book.ipynb"]
-    plugin = ["-p", "tools.nbval_backends", "--nbval", "--nbval-current-env"]
-    ran = subprocess.run(
-        [sys.executable, "-m", *command, *plugin],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=os.environ | {"KERAS_BACKEND": "jax", "PYTHONPATH": pythonpath},
-        check=False,
-    )
+    ran = nbval_on_jax(tmp_path, cells, sys.executable)
     summary = re.findall(r"^(PASSED|FAILED) book\.ipynb::(Cell \d)", ran.stdout, re.M)
     assert {cell: outcome for outcome, cell in summary} == {
         "Cell 0": "PASSED",
@@ -261,18 +269,8 @@ def test_a_marked_tensorflow_only_cell_prints_the_skip_line_on_jax_and_counts_as
         cell("import tensorflow  # tagged, without the marker", "tf\n", ["tensorflow-only"]),
         cell("print('after')", "after\n"),
     ]
-    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "book.ipynb")
-    command = ["pytest", "-rA", "--color=no", "-p", "no:cacheprovider", "book.ipynb"]
-    plugin = ["-p", "tools.nbval_backends", "--nbval", "--nbval-current-env"]
-    plugin += ["--nbval-summary", "summary.json"]
-    ran = subprocess.run(
-        [str(ROOT / ".venv-jax" / "bin" / "python"), "-m", *command, *plugin],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=os.environ | {"KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)},
-        check=False,
-    )
+    python = str(ROOT / ".venv-jax" / "bin" / "python")
+    ran = nbval_on_jax(tmp_path, cells, python, "--nbval-summary", "summary.json")
     summary = re.findall(r"^(PASSED|FAILED) book\.ipynb::(Cell \d)", ran.stdout, re.M)
     assert {cell: outcome for outcome, cell in summary} == {
         "Cell 0": "PASSED",
