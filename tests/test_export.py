@@ -8,7 +8,10 @@ backends).
 """
 
 import inspect
+import json
 import re
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -407,6 +410,26 @@ def test_a_subclassed_model_is_an_unsupported_model_error(tmp_path):
     model(np.zeros((1, 3), "float32"))
     with pytest.raises(keras_convert.UnsupportedModelError, match="'twice' is a subclassed"):
         export(model, tmp_path / "twice.onnx", format="onnx")
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="jax2onnx is JAX's ONNX exporter")
+def test_onnx_export_on_jax_registers_jax2onnx_plugins_for_jax_alone(tmp_path):
+    # In a process of its own: a direct Model.export elsewhere would import them all.
+    code = (
+        "import json, sys, keras, keras_convert\n"
+        "model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n"
+        "keras_convert.export(model, 'm.onnx', format='onnx')\n"
+        "prefix = 'jax2onnx.plugins.'\n"
+        "trees = {n[len(prefix):].split('.')[0] for n in sys.modules if n.startswith(prefix)}\n"
+        "print(json.dumps(sorted(trees)))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr
+    trees = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert "jax" in trees
+    assert not {"flax", "equinox", "dm_pix", "examples"} & set(trees), trees
 
 
 def test_export_takes_models_only():
