@@ -160,7 +160,7 @@ compat-corners: $(STAMP)  ## The floor row of the matrix (CI runs it)
 # The keras.applications that `make test` leaves out of tests/test_export.py for their cost
 # (marked `slow`: 10 to 60 s each per format on two cores), on the three backends, each
 # in its own virtualenv. Before a release, and after a change to exporting.py or an exporter's
-# pin (on 2026-12-07: 4.5 minutes on TensorFlow, 7 on JAX, 3.5 on PyTorch, on two cores).
+# pin (on 2026-12-07 on two cores: 4.5 minutes on TensorFlow, 1.5 on JAX, 3.5 on PyTorch).
 export-zoo: $(STAMP) .venv-jax/.installed .venv-torch/.installed  ## Every keras.applications model exported and verified on the three backends (slow)
 	status=0; for backend in tensorflow jax torch; do \
 	  python=$(BIN)/python; [ $$backend = tensorflow ] || python=.venv-$$backend/bin/python; \
