@@ -239,10 +239,14 @@ def export(
             warnings.filterwarnings("ignore", message=message, category=DeprecationWarning)
         for message in ("Converting a tensor to a Python", "torch.as_tensor results are"):
             warnings.filterwarnings("ignore", message=message)
-        if route is _ROUTES["jax", "onnx"]:
-            _import_jax2onnx_jax_plugins()
+        plugins = (
+            _jax2onnx_plugins_for_jax_alone()
+            if route is _ROUTES["jax", "onnx"]
+            else contextlib.nullcontext()
+        )
         try:
-            model.export(str(path), format=format, input_signature=signature, verbose=False)
+            with plugins:
+                model.export(str(path), format=format, input_signature=signature, verbose=False)
         except Exception as error:
             raise _keras_export_error(model, format, error) from error
     if unsupported:
@@ -339,22 +343,29 @@ def _route(format: str) -> _Route:
     )
 
 
-def _import_jax2onnx_jax_plugins() -> None:
-    """Register jax2onnx's plugins for JAX's own functions, and only those.
+@contextlib.contextmanager
+def _jax2onnx_plugins_for_jax_alone() -> Iterator[None]:
+    """While an export runs, jax2onnx has only its plugins for JAX's own functions.
 
     jax2onnx 0.17 imports all of its plugin modules before its first conversion in a
     process, those for Flax, Equinox and dm_pix and its examples included: 5.9 s and 74 XLA
     compilations on a 2-core machine, against 1.0 s and 19 for its `jax` tree. A Keras
-    model on JAX is written in jax.numpy, jax.lax and jax.nn, which that tree covers. Can go
+    model on JAX is written in jax.numpy, jax.lax and jax.nn, which that tree covers.
+    Afterwards jax2onnx imports the rest as before, for a Flax model exported next. Can go
     when jax2onnx imports the plugins a conversion needs, or faster.
     """
     from jax2onnx.plugins import plugin_system
 
     if plugin_system._already_imported_plugins:
+        yield
         return
     tree = Path(plugin_system.__file__).parent / "jax"
     plugin_system._import_tree(tree, "jax2onnx.plugins.jax")
     plugin_system._already_imported_plugins = True
+    try:
+        yield
+    finally:
+        plugin_system._already_imported_plugins = False
 
 
 def _require(module: str, package: str, format: str) -> None:
