@@ -64,6 +64,9 @@ NOT_KERAS = {
     "exporting.py": {
         # An export format's runtime (`_Format.runtime`: onnxruntime, ...), for its version.
         "importlib.import_module(module) (a module named at run time)",
+        # jax2onnx's plugin registry, not Keras's (`_jax2onnx_plugins_for_jax_alone`).
+        "plugin_system._already_imported_plugins (a private attribute)",
+        "plugin_system._import_tree (a private attribute)",
     },
 }
 
