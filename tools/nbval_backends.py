@@ -60,12 +60,6 @@ def keras_backend() -> str:
         return "tensorflow"
 
 
-def is_tensorflow_only(cell, notebook_metadata) -> bool:
-    """Whether a cell teaches what only the TensorFlow backend can run."""
-    tags = cell.get("metadata", {}).get("tags", [])
-    return TAG in tags or bool(notebook_metadata.get(NOTEBOOK_FLAG, False))
-
-
 def pytest_addoption(parser):
     parser.addoption(
         "--nbval-summary",
@@ -85,11 +79,14 @@ def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason=f"{TAG}: not run on the {backend} backend")
     for item in items:
         cell = getattr(item, "cell", None)
-        if cell is not None and item.parent.nb.metadata.get(NOTEBOOK_FLAG, False):
+        if cell is None:
+            continue
+        tags = cell.get("metadata", {}).get("tags", [])
+        if item.parent.nb.metadata.get(NOTEBOOK_FLAG, False):
             item.add_marker(skip)
-        elif cell is not None and is_tensorflow_only(cell, item.parent.nb.metadata):
+        elif TAG in tags:
             _expect_skipped(item)
-        elif cell is not None and PER_BACKEND_TAG in cell.get("metadata", {}).get("tags", []):
+        elif PER_BACKEND_TAG in tags:
             _expect_backend_outputs(item, backend)
 
 
